@@ -1,0 +1,3 @@
+"""OpenDMP: an open shared medical record platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Access: the one policy that decides who may do what."""

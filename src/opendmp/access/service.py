@@ -1,0 +1,37 @@
+"""Asking the policy, the same way everywhere: decide, journal a refusal, raise the right error."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from opendmp.access.policy import Action, Decision, RecordFacts, Target, decide
+from opendmp.identity.actor import Actor
+from opendmp.journal import service as journal
+from opendmp.kit.errors import AccessDenied, HiddenFromActor
+
+
+def require(session: Session, actor: Actor, action: Action, target: Target, now: datetime) -> Decision:
+    """Return the decision if allowed. A refusal is journaled and raised: as "not found" when the
+    actor may not even see the record (existence never leaks), as "forbidden" otherwise."""
+    decision = decide(actor, action, target, now)
+    if decision.allowed:
+        return decision
+    record_id = target.record_id if isinstance(target, RecordFacts) else None
+    journal.append(
+        session,
+        actor,
+        journal.Event(
+            action=action.value,
+            target_type="record" if record_id else "platform",
+            target_id=str(record_id) if record_id else None,
+            outcome=journal.Outcome.DENIED,
+            reason=decision.reason,
+        ),
+        record_id=record_id,
+        at=now,
+    )
+    if isinstance(target, RecordFacts) and not decide(actor, Action.RECORD_LOOKUP, target, now).allowed:
+        raise HiddenFromActor("no such record")
+    raise AccessDenied(f"not permitted: {action.value} ({decision.reason})")

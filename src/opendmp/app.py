@@ -1,0 +1,115 @@
+"""create_app(settings): the HTTP service. Mounts the FHIR edge and the web root, error
+handlers, access logs without query strings, metrics and health."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.enums import ScopeType
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from sqlalchemy import text
+
+from opendmp import __version__
+from opendmp.config import Settings
+from opendmp.fhir.errors import EXCEPTION_HANDLERS
+from opendmp.fhir.routes import ROUTES as FHIR_ROUTES
+from opendmp.kit.clock import Clock
+from opendmp.kit.logging import get_logger
+from opendmp.runtime import Runtime, build_runtime
+from opendmp.web.routes import ROUTES as WEB_ROUTES
+
+access_log = get_logger("opendmp.access")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "opendmp_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "opendmp_http_request_seconds",
+            "HTTP request duration",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+
+
+def observe(app: ASGIApp, metrics: Metrics) -> ASGIApp:
+    """Access log and metrics. The path is logged without its query string, and metrics are
+    labelled by route template, so no identifier of a person lands in logs or labels."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        method = str(scope.get("method", ""))
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            handler = scope.get("route_handler")
+            route = next(iter(handler.paths)) if handler is not None and handler.paths else "unmatched"
+            metrics.requests.labels(method, route, str(status)).inc()
+            metrics.latency.labels(method, route).observe(elapsed)
+            access_log.info("request", method=method, path=scope["path"], status=status, ms=round(elapsed * 1000, 2))
+
+    return middleware
+
+
+@get("/healthz", sync_to_thread=True, media_type=MediaType.JSON)
+def healthz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    runtime: Runtime = request.app.state.runtime
+    try:
+        with runtime.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        return Response({"status": "unavailable"}, status_code=503)
+    return Response({"status": "ok", "version": __version__})
+
+
+@get("/metrics", sync_to_thread=False, media_type="text/plain; version=0.0.4")
+def metrics_endpoint(request: Request[Any, Any, Any]) -> bytes:
+    metrics: Metrics = request.app.state.metrics
+    return generate_latest(metrics.registry)
+
+
+def create_app(
+    settings: Settings | None = None, *, runtime: Runtime | None = None, clock: Clock | None = None
+) -> Litestar:
+    runtime = runtime or build_runtime(settings or Settings(), clock)
+    metrics = Metrics()
+
+    def on_shutdown() -> None:
+        runtime.close()
+
+    return Litestar(
+        route_handlers=[*FHIR_ROUTES, *WEB_ROUTES, healthz, metrics_endpoint],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[lambda app: observe(app, metrics)],
+        openapi_config=OpenAPIConfig(title="OpenDMP", version=__version__, path="/schema"),
+        state=_state(runtime, metrics),
+        on_shutdown=[on_shutdown],
+        debug=False,
+        request_max_body_size=25 * 1024 * 1024,
+    )
+
+
+def _state(runtime: Runtime, metrics: Metrics) -> Any:
+    from litestar.datastructures import State
+
+    return State({"runtime": runtime, "metrics": metrics})

@@ -1,0 +1,1 @@
+"""Authentication: tokens today; patient logins, OpenID Connect and software clients later."""

@@ -1,0 +1,602 @@
+"""The operator's command line (Typer + rich). Errors print one clear line and exit non-zero;
+standard output carries only results (tokens, JSON), logs and progress go to standard error."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from opendmp.config import Settings
+from opendmp.kit.errors import DomainError, ErrorKind
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="OpenDMP: the shared medical record service.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+record_app = typer.Typer(no_args_is_help=True, help="Record lifecycle, as an operator.")
+professional_app = typer.Typer(no_args_is_help=True, help="Professionals of the directory.")
+organisation_app = typer.Typer(no_args_is_help=True, help="Organisations of the directory.")
+directory_app = typer.Typer(no_args_is_help=True, help="Public directory extracts (RPPS, FINESS).")
+jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")
+audit_app = typer.Typer(no_args_is_help=True, help="Audit: check the journal.")
+app.add_typer(db_app, name="db")
+app.add_typer(record_app, name="record")
+app.add_typer(professional_app, name="professional")
+app.add_typer(organisation_app, name="organisation")
+app.add_typer(directory_app, name="directory")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(audit_app, name="audit")
+
+err = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+
+EXIT_CODES = {
+    ErrorKind.INVALID: 2,
+    ErrorKind.UNAUTHENTICATED: 3,
+    ErrorKind.FORBIDDEN: 3,
+    ErrorKind.NOT_FOUND: 4,
+    ErrorKind.CONFLICT: 5,
+    ErrorKind.PRECONDITION: 5,
+    ErrorKind.BUSINESS_RULE: 6,
+}
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise fail(f"invalid settings: {error.errors()[0]['msg']}") from error
+
+
+@contextmanager
+def runtime_scope(s: Settings | None = None) -> Iterator[Any]:
+    from opendmp.kit.keys import MissingKey
+    from opendmp.runtime import build_runtime
+
+    try:
+        runtime = build_runtime(s or settings(), pool_size=2)
+    except MissingKey as error:
+        raise fail(str(error)) from error
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """One clear line and an exit code per kind of domain error."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        yield
+    except DomainError as error:
+        where = f" ({error.field})" if error.field else ""
+        raise fail(f"{error.message}{where}", EXIT_CODES.get(error.kind, 1)) from error
+    except OperationalError as error:
+        raise fail(f"database unavailable or not migrated (run `opendmp db upgrade`): {error.orig}") from error
+
+
+def operator_actor() -> Any:
+    from opendmp.identity.actor import Actor
+
+    return Actor.operator(f"cli:{getpass.getuser()}")
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+# ---------------------------------------------------------------- database
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Create or migrate the schema (as the admin role on PostgreSQL, granting the application role)."""
+    from opendmp import migrate
+
+    s = settings()
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        migrate.upgrade(s.resolved_database_url, s.admin_database_url, revision)
+    except Exception as error:
+        raise fail(f"migration failed: {type(error).__name__}: {str(error).splitlines()[0]}") from error
+    err.print(f"database at revision {migrate.current_revision(s.resolved_database_url)}")
+
+
+# ---------------------------------------------------------------- serving
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve the HTTP API and portal with uvicorn."""
+    import uvicorn
+
+    from opendmp.kit.logging import configure_logging
+
+    s = settings()
+    configure_logging(s.log_level, json=s.log_json)
+    if s.is_production:
+        from opendmp.kit.keys import MissingKey, load_keys
+
+        try:
+            load_keys(s)
+        except MissingKey as error:
+            raise fail(f"production refuses to start: {error}") from error
+    uvicorn.run(
+        "opendmp.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level=s.log_level.lower(),
+        server_header=False,
+    )
+
+
+@app.command()
+def demo(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    patients: int = 2000,
+    seed_value: Annotated[int, typer.Option("--seed")] = 42,
+) -> None:
+    """Dev mode on the embedded SQLite store: migrate, load demo data (once), serve, explain."""
+    import os
+
+    os.environ["OPENDMP_DEV_MODE"] = "true"
+    s = settings()
+    from opendmp import migrate
+
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(s.resolved_database_url, s.admin_database_url)
+    with runtime_scope(s) as runtime:
+        from opendmp.seed import has_data, seed_platform
+
+        if not has_data(runtime):
+            err.print(f"loading demo data: {patients} patients (seed {seed_value})…")
+            with progress() as bar:
+                task = bar.add_task("records", total=patients)
+                seed_platform(
+                    runtime, patients=patients, seed=seed_value, on_progress=lambda n: bar.update(task, completed=n)
+                )
+        from opendmp.jobs import run_jobs
+
+        run_jobs(runtime.sessions, runtime.clock.now())
+        sample = _demo_examples(runtime)
+    base = f"http://{host}:{port}"
+    err.print(
+        f"""
+[bold]OpenDMP demo[/] — {base}
+  home page          {base}/
+  FHIR metadata      {base}/fhir/metadata
+  a professional's token:  opendmp dev-token --rpps {sample["rpps"]}
+  look a patient up:       curl -H "Authorization: Bearer $TOKEN" -X POST {base}/fhir/Patient/_search \\
+                             -d 'identifier=urn:oid:1.2.250.1.213.1.4.11|{sample["nir"]}'
+  the patient's token:     opendmp dev-token --ins {sample["nir"]}
+Data in {s.data_dir.resolve()} (delete it to start over). Ctrl-C stops.
+""",
+        highlight=False,
+    )
+    serve(host=host, port=port)
+
+
+def _demo_examples(runtime: Any) -> dict[str, str]:
+    from sqlalchemy import select
+
+    from opendmp.identity.models import Patient, Professional
+
+    with runtime.sessions() as session:
+        rpps = session.execute(
+            select(Professional.rpps).where(Professional.profession == "10").order_by(Professional.rpps).limit(1)
+        ).scalar_one_or_none()
+        nir = session.execute(select(Patient.ins_value).order_by(Patient.ins_value).limit(1)).scalar_one_or_none()
+    return {"rpps": rpps or "?", "nir": nir or "?"}
+
+
+# ---------------------------------------------------------------- tokens
+
+
+@app.command("dev-token")
+def dev_token(
+    rpps: Annotated[str | None, typer.Option(help="a professional of the directory")] = None,
+    ins: Annotated[str | None, typer.Option(help="a person's NIR (or system|NIR)")] = None,
+    operator: Annotated[str | None, typer.Option(help="an operator's name")] = None,
+    agent: Annotated[str | None, typer.Option(help="an insurer counter agent's name")] = None,
+    finess: Annotated[str | None, typer.Option(help="the agent's office (FINESS)")] = None,
+    insurer_feed: Annotated[bool, typer.Option("--insurer-feed", help="the insurer's batch")] = False,
+    ttl: int = 12 * 3600,
+) -> None:
+    """Print a development bearer token (dev mode only), nothing else."""
+    from opendmp.auth.tokens import issue_token
+    from opendmp.identity.actor import Actor
+
+    s = settings()
+    if not s.dev_mode:
+        raise fail("dev-token works only in dev mode (OPENDMP_DEV_MODE=true, never in production)")
+    chosen = [x for x in (rpps, ins, operator, agent) if x] + ([True] if insurer_feed else [])
+    if len(chosen) != 1:
+        raise fail("give exactly one of --rpps, --ins, --operator, --agent, --insurer-feed", 2)
+    with runtime_scope(s) as runtime, domain_errors():
+        if rpps:
+            actor = _professional_actor(runtime, rpps)
+        elif ins:
+            actor = Actor.patient(_ins_of(runtime, ins))
+        elif operator:
+            actor = Actor.operator(operator)
+        elif agent:
+            actor = Actor.counter_agent(agent, finess)
+        else:
+            actor = Actor.insurer_feed()
+        out.print(issue_token(runtime.keys, actor, dev=True, ttl=ttl), highlight=False)
+
+
+def _professional_actor(runtime: Any, rpps: str) -> Any:
+    from sqlalchemy import select
+
+    from opendmp.identity.actor import Actor
+    from opendmp.identity.models import Organisation, Professional, ProfessionalActivity
+
+    with runtime.sessions() as session:
+        professional = session.execute(select(Professional).where(Professional.rpps == rpps)).scalar_one_or_none()
+        if professional is None:
+            raise fail(f"no professional with RPPS {rpps} in the directory (opendmp professional add)", 4)
+        finess = session.execute(
+            select(Organisation.finess)
+            .join(ProfessionalActivity, ProfessionalActivity.organisation_id == Organisation.id)
+            .where(ProfessionalActivity.professional_id == professional.id)
+            .order_by(Organisation.finess)
+            .limit(1)
+        ).scalar_one_or_none()
+        return Actor.professional(
+            rpps, professional.profession, finess, display_name=f"{professional.given} {professional.family}"
+        )
+
+
+def _ins_of(runtime: Any, text: str) -> Any:
+    from opendmp.identity.ins import Ins, InsSystem, parse_ins, validate_nir
+
+    if "|" in text:
+        system, _, value = text.partition("|")
+        return parse_ins(system, value)
+    nir = validate_nir(text, field="--ins")
+    from sqlalchemy import select
+
+    from opendmp.identity.models import InsLookup
+
+    with runtime.sessions() as session:
+        system_value = session.execute(
+            select(InsLookup.ins_system).where(InsLookup.ins_value == nir).limit(1)
+        ).scalar_one_or_none()
+    return Ins(InsSystem(system_value) if system_value else InsSystem.DEMO_NIR, nir)
+
+
+# ---------------------------------------------------------------- directory
+
+
+@professional_app.command("add")
+def professional_add(
+    rpps: Annotated[str, typer.Option(help="11-digit RPPS number")],
+    profession: Annotated[str, typer.Option(help="TRE_G15 profession code (10 doctor, 21 pharmacist, 60 nurse…)")],
+    family: Annotated[str, typer.Option()],
+    given: Annotated[str, typer.Option()],
+    specialty: Annotated[str | None, typer.Option()] = None,
+    finess: Annotated[str | None, typer.Option(help="the organisation where they work (must exist)")] = None,
+) -> None:
+    """Add or update a professional of the directory."""
+    from opendmp.identity import service as identity
+
+    with runtime_scope() as runtime, domain_errors():
+        from opendmp.kit.db import unit_of_work
+
+        with unit_of_work(runtime.sessions) as session:
+            identity.add_professional(
+                session,
+                operator_actor(),
+                identity.ProfessionalIn(
+                    rpps=rpps, profession=profession, family=family, given=given, specialty=specialty, finess=finess
+                ),
+                runtime.clock.now(),
+            )
+    err.print(f"professional {rpps} saved")
+
+
+@organisation_app.command("add")
+def organisation_add(
+    finess: Annotated[str, typer.Option(help="9-character FINESS")],
+    name: Annotated[str, typer.Option()],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="university-hospital, hospital, clinic, ehpad, pharmacy, health-centre, laboratory, insurer-office"
+        ),
+    ],
+    department: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Add or update an organisation of the directory."""
+    from opendmp.identity import service as identity
+    from opendmp.kit.db import unit_of_work
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        identity.add_organisation(
+            session,
+            operator_actor(),
+            identity.OrganisationIn(finess=finess, name=name, kind=kind, department=department),
+            runtime.clock.now(),
+        )
+    err.print(f"organisation {finess} saved")
+
+
+def _advance(bar: Progress, task: Any) -> Any:
+    return lambda done: bar.update(task, completed=done)
+
+
+@directory_app.command("import")
+def directory_import(files: Annotated[list[Path], typer.Argument(help="FINESS and/or RPPS extracts")]) -> None:
+    """Load the public directory extracts (FINESS establishments first, then RPPS), idempotently."""
+    from opendmp.identity import directory
+    from opendmp.kit.db import unit_of_work
+
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise fail(f"no such file: {missing[0]}", 2)
+    kinds = {f: directory.detect_kind(f) for f in files}
+    ordered = sorted(files, key=lambda f: 0 if kinds[f] == "finess" else 1)
+    with runtime_scope() as runtime, domain_errors(), progress() as bar:
+        for path in ordered:
+            task = bar.add_task(f"{kinds[path]} {path.name}", total=path.stat().st_size)
+            importer = directory.import_finess if kinds[path] == "finess" else directory.import_rpps
+            with unit_of_work(runtime.sessions) as session:
+                report = importer(session, path, on_progress=_advance(bar, task))
+            bar.update(task, completed=path.stat().st_size)
+            err.print(
+                f"{path.name}: {report.created} created, {report.updated} updated, "
+                f"{report.unchanged} unchanged, {len(report.rejected)} rejected"
+            )
+            for line, reason in report.rejected[:20]:
+                err.print(f"  line {line}: {reason}", highlight=False)
+
+
+# ---------------------------------------------------------------- records
+
+
+def _record_id(text: str) -> uuid.UUID:
+    from opendmp.kit.ids import parse_id
+
+    value = parse_id(text)
+    if value is None:
+        raise fail(f"not a record id: {text}", 2)
+    return value
+
+
+def _print_record(view: Any, as_json: bool) -> None:
+    from opendmp.fhir.patient import to_fhir
+
+    if as_json:
+        out.print(json.dumps(to_fhir(view), ensure_ascii=False), highlight=False)
+    else:
+        r = view.record
+        out.print(
+            f"{r.id} {r.status} channel={r.channel} opened={r.opened_at:%Y-%m-%d} version={r.version}", highlight=False
+        )
+
+
+@record_app.command("open")
+def record_open(
+    nir: Annotated[str, typer.Option("--ins", help="15-character NIR or NIA")],
+    family: Annotated[str, typer.Option(help="birth name")],
+    given: Annotated[str, typer.Option(help="birth given names, space-separated")],
+    birth_date: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    gender: Annotated[str, typer.Option(help="male or female")],
+    birthplace: Annotated[str, typer.Option(help="INSEE code of the birthplace")],
+    system: Annotated[str, typer.Option(help="nir, nia, test or demo")] = "demo",
+    department: Annotated[str | None, typer.Option(help="department of residence")] = None,
+    rpps: Annotated[str | None, typer.Option(help="open as this professional, patient present")] = None,
+    agent: Annotated[str | None, typer.Option(help="open as this insurer counter agent")] = None,
+    finess: Annotated[str | None, typer.Option(help="the agent's office")] = None,
+    automatic: Annotated[bool, typer.Option(help="open as the insurer's batch (opt-out)")] = False,
+    consent_date: Annotated[str | None, typer.Option(help="ISO date-time; default now")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Open a record for a person, on behalf of the opener who collected the consent."""
+    from opendmp.identity.actor import Actor
+    from opendmp.identity.ins import Gender, Ins, InsSystem, StrictTraits, validate_birthplace, validate_nir
+    from opendmp.kit.db import unit_of_work
+    from opendmp.record import service as records
+
+    systems = {"nir": InsSystem.NIR, "nia": InsSystem.NIA, "test": InsSystem.TEST_NIR, "demo": InsSystem.DEMO_NIR}
+    if system not in systems:
+        raise fail("--system is one of nir, nia, test, demo", 2)
+    if sum(bool(x) for x in (rpps, agent, automatic)) != 1:
+        raise fail("say who opens: one of --rpps, --agent, --automatic", 2)
+    with runtime_scope() as runtime, domain_errors():
+        now = runtime.clock.now()
+        actor = (
+            _professional_actor(runtime, rpps)
+            if rpps
+            else Actor.counter_agent(agent, finess)
+            if agent
+            else Actor.insurer_feed()
+        )
+        try:
+            born = date.fromisoformat(birth_date)
+            sex = Gender(gender)
+            consent = datetime.fromisoformat(consent_date) if consent_date else now
+        except ValueError as error:
+            raise fail(f"invalid value: {error}", 2) from error
+        request = records.OpeningRequest(
+            ins=Ins(systems[system], validate_nir(nir, field="--ins")),
+            traits=StrictTraits(family, given, born, sex, validate_birthplace(birthplace, field="--birthplace")),
+            consent_at=consent if consent.tzinfo else consent.replace(tzinfo=UTC),
+            consent_method="oral",
+            residence_department=department,
+        )
+        with unit_of_work(runtime.sessions) as session:
+            view = records.open_record(session, actor, request, now, policy=runtime.settings.opening_policy)
+            _print_record(view, as_json)
+
+
+def _lifecycle(record_id: str, step: str, as_json: bool, **kw: Any) -> None:
+    from opendmp.kit.db import unit_of_work
+    from opendmp.record import service as records
+    from opendmp.record.models import CloseReason
+
+    rid = _record_id(record_id)
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        now, actor = runtime.clock.now(), operator_actor()
+        if step == "close":
+            view = records.close_record(session, actor, rid, now, CloseReason.OPERATOR)
+        elif step == "reopen":
+            view = records.reopen_record(session, actor, rid, now)
+        elif step == "suspend":
+            view = records.suspend_record(session, actor, rid, kw["reason"], now)
+        elif step == "death":
+            view = records.declare_death(session, actor, rid, kw["died_on"], now)
+        else:
+            records.purge_record(session, actor, rid, now)
+            err.print(f"record {rid} purged")
+            return
+        _print_record(view, as_json)
+
+
+@record_app.command("close")
+def record_close(record_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Close a record (archived ten years, then purged)."""
+    _lifecycle(record_id, "close", as_json)
+
+
+@record_app.command("reopen")
+def record_reopen(record_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Reopen a closed, objected or suspended record."""
+    _lifecycle(record_id, "reopen", as_json)
+
+
+@record_app.command("suspend")
+def record_suspend(
+    record_id: str, reason: Annotated[str, typer.Option()], as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Suspend a record (insurer, for fraud)."""
+    _lifecycle(record_id, "suspend", as_json, reason=reason)
+
+
+@record_app.command("purge")
+def record_purge(record_id: str) -> None:
+    """Purge a record whose retention is over, or that was objected to or asked to be deleted."""
+    _lifecycle(record_id, "purge", False)
+
+
+@record_app.command("death")
+def record_death(record_id: str, died_on: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")]) -> None:
+    """Record the holder's death (the record closes; heirs may then ask for access)."""
+    try:
+        day = date.fromisoformat(died_on)
+    except ValueError as error:
+        raise fail("--date must be YYYY-MM-DD", 2) from error
+    _lifecycle(record_id, "death", False, died_on=day)
+
+
+# ---------------------------------------------------------------- jobs, audit, seed
+
+
+@jobs_app.command("run")
+def jobs_run(name: Annotated[str | None, typer.Argument(help="one job; all when omitted")] = None) -> None:
+    """Run the timed rules (objection window end, purge after retention, majority) now."""
+    from opendmp.jobs import JOBS, run_jobs
+
+    if name is not None and name not in JOBS:
+        raise fail(f"unknown job {name!r}; jobs: {', '.join(JOBS)}", 2)
+    with runtime_scope() as runtime, domain_errors(), progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(job: str, done: int, total: int) -> None:
+            if job not in tasks:
+                tasks[job] = bar.add_task(job, total=total)
+            bar.update(tasks[job], completed=done)
+
+        results = run_jobs(runtime.sessions, runtime.clock.now(), [name] if name else None, on_progress)
+    for result in results:
+        err.print(f"{result.name}: {result.done} done, {result.failed} failed")
+    if any(r.failed for r in results):
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every journal chain: numbering, links, entry hashes, heads."""
+    from opendmp.journal.service import verify_all
+
+    with runtime_scope() as runtime, runtime.sessions() as session:
+        breaks = list(verify_all(session))
+    for b in breaks[:50]:
+        err.print(f"chain {b.chain} entry {b.seq}: {b.problem}", highlight=False)
+    if breaks:
+        raise fail(f"journal verification failed: {len(breaks)} problem(s)", 1)
+    err.print("journal verified: every chain intact")
+
+
+@app.command()
+def seed(
+    patients: Annotated[int, typer.Option(help="how many records to open")] = 1000,
+    seed_value: Annotated[int, typer.Option("--seed", help="same seed, same data")] = 42,
+    batch: Annotated[int, typer.Option(help="records per transaction")] = 5000,
+) -> None:
+    """Load deterministic synthetic data: organisations, professionals, records opened over weeks."""
+    import time
+
+    from opendmp.seed import seed_platform
+
+    if patients < 0:
+        raise fail("--patients must be positive", 2)
+    with runtime_scope() as runtime, domain_errors(), progress() as bar:
+        task = bar.add_task("records", total=patients)
+        started = time.perf_counter()
+        report = seed_platform(
+            runtime,
+            patients=patients,
+            seed=seed_value,
+            batch=batch,
+            on_progress=lambda n: bar.update(task, completed=n),
+        )
+        elapsed = time.perf_counter() - started
+    err.print(
+        f"{report.records} records, {report.professionals} professionals, {report.organisations} "
+        f"organisations in {elapsed:.1f} s ({report.records / max(elapsed, 1e-9):,.0f} records/s)"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except CliError as error:
+        err.print(f"[bold red]error:[/] {error}")
+        sys.exit(error.code)

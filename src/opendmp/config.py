@@ -1,0 +1,68 @@
+"""Typed settings: one object, read from the environment (prefix ``OPENDMP_``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class OpeningPolicy(StrEnum):
+    """How records come into being (CSP L1111-14: opt-in until 2021, opt-out since)."""
+
+    OPT_IN = "opt-in"
+    OPT_OUT = "opt-out"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENDMP_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    dev_mode: bool = False
+    data_dir: Path = Field(default=Path(".opendmp"))
+    database_url: str | None = None
+    admin_database_url: str | None = None
+    # The application role created by `db upgrade` on PostgreSQL (never a superuser).
+    app_db_role: str = "opendmp_app"
+    opening_policy: OpeningPolicy = OpeningPolicy.OPT_IN
+    # Secrets: value in the environment, or a path to a key file; generated in development only.
+    master_key: str | None = None
+    master_key_file: Path | None = None
+    journal_signing_key_file: Path | None = None
+    token_signing_key_file: Path | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        if self.env is Environment.PRODUCTION and self.dev_mode:
+            raise ValueError("OPENDMP_DEV_MODE cannot be on when OPENDMP_ENV=production")
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'opendmp.sqlite3').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

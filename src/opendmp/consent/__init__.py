@@ -1,0 +1,1 @@
+"""Authorisations, blocks and designations the patient controls."""

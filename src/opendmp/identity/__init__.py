@@ -1,0 +1,1 @@
+"""Identities: INS (NIR/NIA), professionals (RPPS), organisations (FINESS), the Actor."""

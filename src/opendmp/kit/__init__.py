@@ -1,0 +1,1 @@
+"""Shared plumbing: database, ids, clock, errors."""

@@ -1,0 +1,14 @@
+"""Every table, imported once so Alembic and the tests see the whole schema."""
+
+from __future__ import annotations
+
+from opendmp.consent import models as consent_models
+from opendmp.identity import models as identity_models
+from opendmp.journal import models as journal_models
+from opendmp.kit.base import Base
+from opendmp.record import models as record_models
+from opendmp.stats import models as stats_models
+
+metadata = Base.metadata
+
+__all__ = ["consent_models", "identity_models", "journal_models", "metadata", "record_models", "stats_models"]

@@ -1,0 +1,1 @@
+"""The DMP itself: opening, closing, reopening, objection, deletion, suspension, minors, death."""

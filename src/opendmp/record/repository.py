@@ -1,0 +1,77 @@
+"""All SQL of the record module."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from opendmp.access.policy import RecordFacts
+from opendmp.consent.models import Authorisation
+from opendmp.identity.ins import Ins, InsSystem, StrictTraits
+from opendmp.identity.models import InsLookup, Patient, TraitsLookup
+from opendmp.record.models import LegalRepresentative, Record
+
+
+def traits_digest(traits: StrictTraits) -> str:
+    t = traits.normalised()
+    text = "|".join((t.birth_family, t.given_names, t.birth_date.isoformat(), t.gender.value, t.birthplace_code))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_id_by_ins(session: Session, ins: Ins) -> uuid.UUID | None:
+    return session.execute(
+        select(InsLookup.record_id).where(InsLookup.ins_system == ins.system.value, InsLookup.ins_value == ins.value)
+    ).scalar_one_or_none()
+
+
+def record_ids_by_traits(session: Session, traits: StrictTraits) -> list[uuid.UUID]:
+    return list(
+        session.execute(
+            select(TraitsLookup.record_id).where(TraitsLookup.digest == traits_digest(traits)).limit(2)
+        ).scalars()
+    )
+
+
+def get_record(session: Session, record_id: uuid.UUID, *, for_update: bool = False) -> Record | None:
+    stmt = select(Record).where(Record.id == record_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def get_patient(session: Session, record_id: uuid.UUID) -> Patient | None:
+    return session.get(Patient, record_id)
+
+
+def active_representatives(session: Session, record_id: uuid.UUID) -> list[LegalRepresentative]:
+    return list(
+        session.execute(
+            select(LegalRepresentative).where(
+                LegalRepresentative.record_id == record_id, LegalRepresentative.ended_at.is_(None)
+            )
+        ).scalars()
+    )
+
+
+def current_care_team(session: Session, record_id: uuid.UUID, now: datetime) -> frozenset[str]:
+    rows = session.execute(
+        select(Authorisation.rpps, Authorisation.expires_at).where(
+            Authorisation.record_id == record_id, Authorisation.revoked_at.is_(None)
+        )
+    ).all()
+    return frozenset(rpps for rpps, expires in rows if expires is None or expires > now)
+
+
+def load_facts(session: Session, record: Record, patient: Patient, now: datetime) -> RecordFacts:
+    reps = active_representatives(session, record.id)
+    return RecordFacts(
+        record_id=record.id,
+        status=record.status,
+        holder=Ins(InsSystem(patient.ins_system), patient.ins_value),
+        representatives=frozenset(Ins(InsSystem(r.ins_system), r.ins_value) for r in reps),
+        care_team=current_care_team(session, record.id, now),
+    )

@@ -1,0 +1,718 @@
+"""Use cases of the record lifecycle. Each: load, ask the policy, check the rule, change, journal.
+Services flush, never commit: the edge's unit of work does (ARCHITECTURE rule 2)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from opendmp.access import service as access
+from opendmp.access.policy import Action, NewRecord
+from opendmp.config import OpeningPolicy
+from opendmp.consent.models import Authorisation, AuthorisationKind
+from opendmp.identity import geography
+from opendmp.identity.actor import NURSES, PHARMACIST, Actor, ActorKind
+from opendmp.identity.ins import Gender, Ins, InsSystem, StrictTraits, check_traits_against_nir, normalise_name
+from opendmp.identity.models import InsLookup, Patient, TraitsLookup
+from opendmp.journal import service as journal
+from opendmp.journal.models import GENESIS_HASH, JournalEntry, JournalHead
+from opendmp.kit.errors import InvalidInput
+from opendmp.kit.ids import new_id
+from opendmp.record import repository as repo
+from opendmp.record.errors import (
+    AmbiguousTraits,
+    ChannelMismatch,
+    InvalidConsent,
+    InvalidTransition,
+    ObjectionWindowClosed,
+    RecordAlreadyExists,
+    RecordClosed,
+    RecordNotFound,
+    RetentionNotOver,
+    StaleVersion,
+    TooManyRepresentatives,
+)
+from opendmp.record.models import (
+    Channel,
+    CloseReason,
+    HeirAccessRequest,
+    LegalRepresentative,
+    Record,
+    RecordStatus,
+)
+from opendmp.stats import ledger
+from opendmp.stats.models import RemunerationEntry
+
+OBJECTION_WINDOW = timedelta(weeks=6)  # opt-out: the person may object for six weeks
+RETENTION = timedelta(days=3652)  # a closed record is archived ten years (CSP R1111-46)
+DELETION_DEADLINE = timedelta(days=90)  # an express deletion request is honoured within 3 months
+MAX_REPRESENTATIVES = 2
+ADULT_AGE = 18
+PHARMACY_STAFF = frozenset({PHARMACIST, "39"})  # pharmacists and pharmacy technicians at the counter
+CONSENT_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class RepresentativeIn:
+    ins: Ins
+    family: str
+    given: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningRequest:
+    ins: Ins
+    traits: StrictTraits
+    channel: Channel | None = None
+    consent_at: datetime | None = None
+    consent_method: str | None = None
+    residence_department: str | None = None
+    representatives: tuple[RepresentativeIn, ...] = ()
+
+
+@dataclass(slots=True)
+class PatientRecord:
+    """A record with its holder's identity, as the edges show it."""
+
+    record: Record
+    patient: Patient
+    representatives: list[LegalRepresentative] = field(default_factory=list)
+
+
+def derive_channel(actor: Actor) -> Channel:
+    """The channel follows from who opens (the ledger pays by channel, so it cannot be chosen)."""
+    match actor.kind:
+        case ActorKind.PATIENT:
+            return Channel.PATIENT_ONLINE
+        case ActorKind.COUNTER_AGENT:
+            return Channel.INSURER_COUNTER
+        case ActorKind.SOFTWARE:
+            return Channel.ESTABLISHMENT
+        case ActorKind.INSURER_FEED:
+            return Channel.AUTOMATIC
+        case ActorKind.PROFESSIONAL:
+            if actor.profession in PHARMACY_STAFF:
+                return Channel.PHARMACY
+            if actor.profession in NURSES:
+                return Channel.NURSE
+            return Channel.HEALTH_PROFESSIONAL
+    raise ChannelMismatch(f"a {actor.kind.value} does not open records", field="channel")
+
+
+def age_on(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+@dataclass(slots=True)
+class OpeningPlan:
+    """Every row one opening writes. Built by a pure function so that the bulk seeder writes
+    exactly what `open_record` writes (tests/integration/test_seed.py proves it)."""
+
+    record: dict[str, Any]
+    patient: dict[str, Any]
+    ins_lookup: dict[str, Any]
+    traits_lookup: dict[str, Any]
+    representatives: list[dict[str, Any]]
+    authorisations: list[dict[str, Any]]
+    ledger: list[dict[str, Any]]
+    journal: list[dict[str, Any]]
+    journal_head: dict[str, Any]
+
+
+def plan_opening(
+    actor: Actor,
+    request: OpeningRequest,
+    now: datetime,
+    *,
+    policy: OpeningPolicy,
+    rules: Sequence[ledger.Rule],
+    pharmacy_known: bool,
+    record_id: uuid.UUID | None = None,
+) -> OpeningPlan:
+    """Validate an opening and build its rows. Raises the domain error of the first rule broken."""
+    channel = derive_channel(actor)
+    if request.channel is not None and request.channel is not channel:
+        raise ChannelMismatch(
+            f"channel {request.channel.value} does not match the opener ({channel.value} expected)",
+            field="channel",
+        )
+    traits = request.traits.normalised()
+    check_traits_against_nir(request.ins.value, traits, request.ins.system)
+    if traits.birth_date > now.date():
+        raise InvalidInput("the birth date is in the future", field="birthDate")
+    if request.residence_department is not None and not geography.is_department(request.residence_department):
+        raise InvalidInput(f"unknown department {request.residence_department!r}", field="residenceDepartment")
+    if len(request.representatives) > MAX_REPRESENTATIVES:
+        raise TooManyRepresentatives("a minor has at most two legal representatives", field="representative")
+
+    consent_at, consent_method = request.consent_at, request.consent_method
+    if channel is Channel.AUTOMATIC:
+        if policy is not OpeningPolicy.OPT_OUT:
+            raise ChannelMismatch("automatic opening needs the opt-out policy", field="channel")
+        status, objection_deadline = RecordStatus.PENDING_OBJECTION, now + OBJECTION_WINDOW
+        consent_at, consent_method = None, None  # no consent: the person may object instead
+    else:
+        status, objection_deadline = RecordStatus.ACTIVE, None
+        if channel is Channel.PATIENT_ONLINE:
+            consent_at, consent_method = consent_at or now, consent_method or "online"
+        if consent_at is None:
+            raise InvalidConsent("the patient's consent (its date) is required to open a record", field="consentDate")
+        if consent_at > now + CONSENT_CLOCK_SKEW:
+            raise InvalidConsent("the consent date is in the future", field="consentDate")
+        consent_method = consent_method or "oral"
+
+    rid = record_id or new_id()
+    record = {
+        "id": rid,
+        "status": status.value,
+        "version": 1,
+        "opening_policy": policy.value,
+        "channel": channel.value,
+        "opened_at": now,
+        "opened_by_kind": actor.kind.value,
+        "opened_by": actor.id,
+        "opened_by_organisation": actor.organisation,
+        "consent_at": consent_at,
+        "consent_method": consent_method,
+        "consent_collected_by": None if consent_at is None else actor.id,
+        "objection_deadline": objection_deadline,
+        "closed_at": None,
+        "close_reason": None,
+        "purge_after": None,
+        "deletion_requested_at": None,
+        "deletion_due": None,
+        "suspended_at": None,
+        "suspension_reason": None,
+        "deceased_on": None,
+        "merged_into": None,
+        "purged_at": None,
+        "updated_at": now,
+    }
+    patient = {
+        "record_id": rid,
+        "ins_system": request.ins.system.value,
+        "ins_value": request.ins.value,
+        "birth_family": traits.birth_family,
+        "given_names": traits.given_names,
+        "birth_date": traits.birth_date,
+        "gender": traits.gender.value,
+        "birthplace_code": traits.birthplace_code,
+        "residence_department": request.residence_department,
+        "updated_at": now,
+    }
+    representatives = [
+        {
+            "id": new_id(),
+            "record_id": rid,
+            "ins_system": r.ins.system.value,
+            "ins_value": r.ins.value,
+            "family": normalise_name(r.family),
+            "given": normalise_name(r.given),
+            "added_at": now,
+            "ended_at": None,
+        }
+        for r in request.representatives
+    ]
+    events = [journal.Event("record:open", "record", str(rid), reason=f"channel={channel.value}")]
+    authorisations: list[dict[str, Any]] = []
+    if actor.rpps is not None:
+        # The opener, with the patient present, joins the care team from the opening.
+        authorisations.append(
+            {
+                "id": new_id(),
+                "record_id": rid,
+                "rpps": actor.rpps,
+                "kind": AuthorisationKind.CARE_TEAM.value,
+                "granted_at": now,
+                "granted_via": "opening",
+                "declared_by": actor.rpps,
+                "expires_at": None,
+                "revoked_at": None,
+            }
+        )
+        events.append(
+            journal.Event("consent:authorise", "professional", actor.rpps, reason="opener-with-patient-present")
+        )
+    chain = journal.chain_of(rid)
+    entries: list[dict[str, Any]] = []
+    prev = GENESIS_HASH
+    for seq, event in enumerate(events, start=1):
+        entry = journal.build_entry(chain, seq, prev, now, actor, event)
+        entries.append(entry)
+        prev = entry["hash"]
+    return OpeningPlan(
+        record=record,
+        patient=patient,
+        ins_lookup={"ins_system": request.ins.system.value, "ins_value": request.ins.value, "record_id": rid},
+        traits_lookup={"digest": repo.traits_digest(traits), "record_id": rid},
+        representatives=representatives,
+        authorisations=authorisations,
+        ledger=ledger.plan_entries(rules, actor, channel.value, rid, now, pharmacy_known),
+        journal=entries,
+        journal_head={"chain": chain, "seq": len(entries), "hash": prev},
+    )
+
+
+def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
+    """Insert the rows of many openings with one statement per table (executemany)."""
+    tables: list[tuple[Any, Callable[[OpeningPlan], list[dict[str, Any]]]]] = [
+        (Record, lambda p: [p.record]),
+        (Patient, lambda p: [p.patient]),
+        (InsLookup, lambda p: [p.ins_lookup]),
+        (TraitsLookup, lambda p: [p.traits_lookup]),
+        (LegalRepresentative, lambda p: p.representatives),
+        (Authorisation, lambda p: p.authorisations),
+        (RemunerationEntry, lambda p: p.ledger),
+        (JournalEntry, lambda p: p.journal),
+        (JournalHead, lambda p: [p.journal_head]),
+    ]
+    for model, rows_of in tables:
+        rows = [row for plan in plans for row in rows_of(plan)]
+        if rows:
+            session.execute(insert(model), rows)
+
+
+def open_record(
+    session: Session, actor: Actor, request: OpeningRequest, now: datetime, *, policy: OpeningPolicy
+) -> PatientRecord:
+    """Open a DMP for a person: one per INS, the channel derived from the opener, consent kept
+    (or the objection window started under opt-out), the opener in the care team, the ledger fed."""
+    access.require(session, actor, Action.RECORD_OPEN, NewRecord(request.ins), now)
+    if repo.record_id_by_ins(session, request.ins) is not None:
+        raise RecordAlreadyExists("this person already has a record", field="patient.identifier")
+    rules = ledger.load_rules(session)
+    known = ledger.known_pharmacies(session, [actor.organisation] if actor.organisation else [])
+    plan = plan_opening(actor, request, now, policy=policy, rules=rules, pharmacy_known=actor.organisation in known)
+    try:
+        with session.begin_nested():
+            write_plans(session, [plan])
+    except IntegrityError as error:  # a concurrent opening of the same INS won the race
+        raise RecordAlreadyExists("this person already has a record", field="patient.identifier") from error
+    return _load(session, plan.record["id"])
+
+
+def _load(session: Session, record_id: uuid.UUID) -> PatientRecord:
+    record = repo.get_record(session, record_id)
+    patient = repo.get_patient(session, record_id)
+    if record is None or patient is None:
+        raise RecordNotFound("no such record")
+    return PatientRecord(record, patient, repo.active_representatives(session, record_id))
+
+
+def _visible(session: Session, record_id: uuid.UUID, *, for_update: bool = False) -> tuple[Record, Patient]:
+    """A record that exists for the edges: purged and merged records are gone."""
+    record = repo.get_record(session, record_id, for_update=for_update)
+    patient = repo.get_patient(session, record_id) if record is not None else None
+    if record is None or patient is None or record.status in (RecordStatus.PURGED, RecordStatus.MERGED):
+        raise RecordNotFound("no such record")
+    return record, patient
+
+
+def _lookup(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime, how: str) -> PatientRecord:
+    record, patient = _visible(session, record_id)
+    facts = repo.load_facts(session, record, patient, now)
+    decision = access.require(session, actor, Action.RECORD_LOOKUP, facts, now)
+    journal.append(
+        session,
+        actor,
+        journal.Event("record:lookup", "record", str(record_id), reason=f"{how};via={decision.via}"),
+        record_id=record_id,
+        at=now,
+    )
+    return PatientRecord(record, patient, repo.active_representatives(session, record_id))
+
+
+def get_record(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> PatientRecord:
+    return _lookup(session, actor, record_id, now, "read")
+
+
+def _journal_search_miss(session: Session, actor: Actor, how: str, now: datetime) -> None:
+    # The searched INS or traits are not written: the journal names people only as actors.
+    journal.append(
+        session, actor, journal.Event("record:search", "record", None, reason=f"{how};no-match"), record_id=None, at=now
+    )
+
+
+def find_by_ins(session: Session, actor: Actor, ins: Ins, now: datetime) -> PatientRecord | None:
+    record_id = repo.record_id_by_ins(session, ins)
+    if record_id is None:
+        _journal_search_miss(session, actor, "ins", now)
+        return None
+    try:
+        return _lookup(session, actor, record_id, now, "search-ins")
+    except RecordNotFound:
+        _journal_search_miss(session, actor, "ins", now)
+        return None
+
+
+def find_by_traits(session: Session, actor: Actor, traits: StrictTraits, now: datetime) -> PatientRecord | None:
+    """Exact match on all five strict traits; two matches answer nothing (only the INS decides)."""
+    ids = repo.record_ids_by_traits(session, traits)
+    if not ids:
+        _journal_search_miss(session, actor, "traits", now)
+        return None
+    if len(ids) > 1:
+        journal.append(
+            session,
+            actor,
+            journal.Event("record:search", "record", None, reason="traits;ambiguous"),
+            record_id=None,
+            at=now,
+        )
+        raise AmbiguousTraits("several records match these traits: search by INS")
+    try:
+        return _lookup(session, actor, ids[0], now, "search-traits")
+    except RecordNotFound:
+        _journal_search_miss(session, actor, "traits", now)
+        return None
+
+
+def _transition(
+    session: Session,
+    actor: Actor,
+    record_id: uuid.UUID,
+    action: Action,
+    now: datetime,
+    change: Callable[[Record, Patient], str | None],
+    *,
+    if_match: int | None = None,
+) -> PatientRecord:
+    """Common frame of every lifecycle step: lock, ask, check version, change, journal."""
+    record, patient = _visible(session, record_id, for_update=True)
+    facts = repo.load_facts(session, record, patient, now)
+    access.require(session, actor, action, facts, now)
+    if if_match is not None and if_match != record.version:
+        raise StaleVersion(f"the record changed (version {record.version}, not {if_match})")
+    reason = change(record, patient)
+    record.version += 1
+    record.updated_at = now
+    journal.append(
+        session,
+        actor,
+        journal.Event(action.value, "record", str(record_id), reason=reason),
+        record_id=record_id,
+        at=now,
+    )
+    session.flush()
+    return PatientRecord(record, patient, repo.active_representatives(session, record_id))
+
+
+_GONE = (RecordStatus.PURGED, RecordStatus.MERGED)
+
+
+def close_record(
+    session: Session,
+    actor: Actor,
+    record_id: uuid.UUID,
+    now: datetime,
+    reason: CloseReason = CloseReason.HOLDER_REQUEST,
+    *,
+    if_match: int | None = None,
+) -> PatientRecord:
+    """Closing archives the record for ten years, then the purge job deletes it."""
+
+    def change(record: Record, _patient: Patient) -> str:
+        if record.status in (RecordStatus.CLOSED, RecordStatus.OBJECTED, RecordStatus.DELETION_REQUESTED):
+            raise RecordClosed("the record is already closed")
+        record.status = RecordStatus.CLOSED.value
+        record.closed_at, record.close_reason = now, reason.value
+        record.purge_after = now + RETENTION
+        return reason.value
+
+    return _transition(session, actor, record_id, Action.RECORD_CLOSE, now, change, if_match=if_match)
+
+
+def reopen_record(
+    session: Session, actor: Actor, record_id: uuid.UUID, now: datetime, *, if_match: int | None = None
+) -> PatientRecord:
+    """Reopening restores the archive; a suspension is lifted only by an operator."""
+
+    def change(record: Record, _patient: Patient) -> str:
+        status = RecordStatus(record.status)
+        if status in (RecordStatus.ACTIVE, RecordStatus.PENDING_OBJECTION):
+            raise InvalidTransition("the record is open already")
+        if record.deceased_on is not None:
+            raise InvalidTransition("the holder has died: the record stays closed")
+        if status is RecordStatus.SUSPENDED and actor.kind is not ActorKind.OPERATOR:
+            raise InvalidTransition("a suspension is lifted by the insurer's operators only")
+        record.status = RecordStatus.ACTIVE.value
+        record.closed_at = record.close_reason = record.purge_after = None
+        record.deletion_requested_at = record.deletion_due = None
+        record.suspended_at = record.suspension_reason = None
+        record.objection_deadline = None
+        return f"from={status.value}"
+
+    return _transition(session, actor, record_id, Action.RECORD_REOPEN, now, change, if_match=if_match)
+
+
+def object_to_record(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> PatientRecord:
+    """Under opt-out the person may refuse the record during the six weeks after its creation.
+    The record is then purged by the next purge job; its INS stays known so the insurer's batch
+    does not open it again."""
+
+    def change(record: Record, _patient: Patient) -> str:
+        if record.status != RecordStatus.PENDING_OBJECTION or (
+            record.objection_deadline is not None and now >= record.objection_deadline
+        ):
+            raise ObjectionWindowClosed("the objection window is over: close the record or ask for deletion")
+        record.status = RecordStatus.OBJECTED.value
+        record.closed_at, record.close_reason = now, "objection"
+        return "objection"
+
+    return _transition(session, actor, record_id, Action.RECORD_OBJECT, now, change)
+
+
+def request_deletion(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> PatientRecord:
+    def change(record: Record, _patient: Patient) -> str:
+        if record.status in (RecordStatus.DELETION_REQUESTED, RecordStatus.OBJECTED):
+            raise InvalidTransition("the deletion is already under way")
+        record.status = RecordStatus.DELETION_REQUESTED.value
+        record.deletion_requested_at, record.deletion_due = now, now + DELETION_DEADLINE
+        return f"due={record.deletion_due.date().isoformat()}"
+
+    return _transition(session, actor, record_id, Action.RECORD_REQUEST_DELETION, now, change)
+
+
+def suspend_record(session: Session, actor: Actor, record_id: uuid.UUID, reason: str, now: datetime) -> PatientRecord:
+    def change(record: Record, _patient: Patient) -> str:
+        if record.status not in (RecordStatus.ACTIVE, RecordStatus.PENDING_OBJECTION):
+            raise InvalidTransition(f"a {record.status} record cannot be suspended")
+        if not reason.strip():
+            raise InvalidInput("a suspension needs a reason", field="reason")
+        record.status = RecordStatus.SUSPENDED.value
+        record.suspended_at, record.suspension_reason = now, reason.strip()[:200]
+        return "suspension"
+
+    return _transition(session, actor, record_id, Action.RECORD_SUSPEND, now, change)
+
+
+def purge_record(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> uuid.UUID:
+    """Destroy the identity and everything the record holds; keep a tombstone, the ledger and the
+    journal (the trace of who did what outlives the content)."""
+
+    def change(record: Record, _patient: Patient) -> str:
+        status = RecordStatus(record.status)
+        if status is RecordStatus.CLOSED and (record.purge_after is None or record.purge_after > now):
+            raise RetentionNotOver("a closed record is kept ten years before it is purged")
+        if status not in (RecordStatus.CLOSED, RecordStatus.OBJECTED, RecordStatus.DELETION_REQUESTED):
+            raise InvalidTransition(f"a {status.value} record is not purged")
+        record.status = RecordStatus.PURGED.value
+        record.purged_at = now
+        return f"from={status.value}"
+
+    _transition(session, actor, record_id, Action.RECORD_PURGE, now, change)
+    for model in (TraitsLookup, InsLookup, LegalRepresentative, Authorisation):
+        session.execute(delete(model).where(model.record_id == record_id))
+    session.execute(delete(Patient).where(Patient.record_id == record_id))
+    return record_id
+
+
+def activate_record(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> PatientRecord:
+    def change(record: Record, _patient: Patient) -> str:
+        if record.status != RecordStatus.PENDING_OBJECTION or (
+            record.objection_deadline is not None and record.objection_deadline > now
+        ):
+            raise InvalidTransition("the objection window is still open")
+        record.status = RecordStatus.ACTIVE.value
+        return "objection-window-ended"
+
+    return _transition(session, actor, record_id, Action.RECORD_ACTIVATE, now, change)
+
+
+def add_representative(
+    session: Session, actor: Actor, record_id: uuid.UUID, rep: RepresentativeIn, now: datetime
+) -> PatientRecord:
+    def change(record: Record, patient: Patient) -> str:
+        if age_on(patient.birth_date, now.date()) >= ADULT_AGE:
+            raise InvalidTransition("the holder is of age: no legal representative")
+        current = repo.active_representatives(session, record.id)
+        if any(r.ins_value == rep.ins.value and r.ins_system == rep.ins.system.value for r in current):
+            raise InvalidTransition("this person already represents the holder")
+        if len(current) >= MAX_REPRESENTATIVES:
+            raise TooManyRepresentatives("a minor has at most two legal representatives")
+        session.add(
+            LegalRepresentative(
+                record_id=record.id,
+                ins_system=rep.ins.system.value,
+                ins_value=rep.ins.value,
+                family=normalise_name(rep.family),
+                given=normalise_name(rep.given),
+                added_at=now,
+            )
+        )
+        return "representative-added"
+
+    return _transition(session, actor, record_id, Action.RECORD_MANAGE_REPRESENTATIVES, now, change)
+
+
+def end_minority(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> PatientRecord:
+    """At 18 the holder alone exercises the rights: the representatives' access ends."""
+
+    def change(record: Record, patient: Patient) -> str:
+        if age_on(patient.birth_date, now.date()) < ADULT_AGE:
+            raise InvalidTransition("the holder is still a minor")
+        session.execute(
+            update(LegalRepresentative)
+            .where(LegalRepresentative.record_id == record.id, LegalRepresentative.ended_at.is_(None))
+            .values(ended_at=now)
+        )
+        return "holder-came-of-age"
+
+    return _transition(session, actor, record_id, Action.RECORD_MANAGE_REPRESENTATIVES, now, change)
+
+
+def declare_death(session: Session, actor: Actor, record_id: uuid.UUID, died_on: date, now: datetime) -> PatientRecord:
+    def change(record: Record, patient: Patient) -> str:
+        if died_on > now.date() or died_on < patient.birth_date:
+            raise InvalidInput("the date of death is impossible", field="date")
+        if record.deceased_on is not None:
+            raise InvalidTransition("the death is already recorded")
+        record.deceased_on = died_on
+        if record.status != RecordStatus.CLOSED:
+            record.status = RecordStatus.CLOSED.value
+            record.closed_at, record.close_reason = now, CloseReason.DEATH.value
+            record.purge_after = now + RETENTION
+        return "death"
+
+    return _transition(session, actor, record_id, Action.RECORD_DECLARE_DEATH, now, change)
+
+
+def record_heir_request(
+    session: Session,
+    actor: Actor,
+    record_id: uuid.UUID,
+    requester_name: str,
+    relationship: str,
+    reason: str,
+    now: datetime,
+) -> uuid.UUID:
+    """Heirs' requests are recorded for an operator to examine (CSP L1110-4 V)."""
+    request_id = new_id()
+
+    def change(record: Record, _patient: Patient) -> str:
+        if record.deceased_on is None:
+            raise InvalidTransition("heirs may ask only after the holder's death")
+        if not requester_name.strip() or not relationship.strip():
+            raise InvalidInput("the heir's name and relationship are required", field="requester")
+        session.add(
+            HeirAccessRequest(
+                id=request_id,
+                record_id=record.id,
+                requester_name=requester_name.strip(),
+                relationship=relationship.strip(),
+                reason=reason.strip()[:500],
+                requested_at=now,
+            )
+        )
+        return "heir-request"
+
+    _transition(session, actor, record_id, Action.RECORD_HEIR_REQUEST, now, change)
+    return request_id
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityChange:
+    """An operator's correction: a NIR replacing an NIA, or corrected strict traits."""
+
+    new_ins: Ins | None = None
+    traits: StrictTraits | None = None
+    residence_department: str | None = None
+
+
+def update_identity(
+    session: Session, actor: Actor, record_id: uuid.UUID, change_in: IdentityChange, now: datetime
+) -> PatientRecord:
+    """Identity corrections keep the old INS resolvable, so nothing filed under it is lost."""
+
+    def change(record: Record, patient: Patient) -> str:
+        ins = change_in.new_ins or Ins(InsSystem(patient.ins_system), patient.ins_value)
+        traits = (
+            change_in.traits
+            or StrictTraits(
+                patient.birth_family,
+                patient.given_names,
+                patient.birth_date,
+                Gender(patient.gender),
+                patient.birthplace_code,
+            )
+        ).normalised()
+        check_traits_against_nir(ins.value, traits, ins.system)
+        what: list[str] = []
+        if change_in.new_ins is not None and (ins.system.value, ins.value) != (patient.ins_system, patient.ins_value):
+            owner = repo.record_id_by_ins(session, ins)
+            if owner is not None and owner != record.id:
+                raise RecordAlreadyExists("another record holds this INS: merge the two records", field="identifier")
+            if owner is None:
+                session.add(InsLookup(ins_system=ins.system.value, ins_value=ins.value, record_id=record.id))
+            what.append(f"ins:{patient.ins_system}->{ins.system.value}")
+            patient.ins_system, patient.ins_value = ins.system.value, ins.value
+        if change_in.traits is not None:
+            session.execute(delete(TraitsLookup).where(TraitsLookup.record_id == record.id))
+            session.add(TraitsLookup(digest=repo.traits_digest(traits), record_id=record.id))
+            patient.birth_family, patient.given_names = traits.birth_family, traits.given_names
+            patient.birth_date, patient.gender = traits.birth_date, traits.gender.value
+            patient.birthplace_code = traits.birthplace_code
+            what.append("traits")
+        if change_in.residence_department is not None:
+            if not geography.is_department(change_in.residence_department):
+                raise InvalidInput("unknown department", field="residenceDepartment")
+            patient.residence_department = change_in.residence_department
+            what.append("residence")
+        if not what:
+            raise InvalidInput("nothing to change", field="identity")
+        patient.updated_at = now
+        return ",".join(what)
+
+    return _transition(session, actor, record_id, Action.IDENTITY_UPDATE, now, change)
+
+
+def merge_records(
+    session: Session, actor: Actor, survivor_id: uuid.UUID, duplicate_id: uuid.UUID, now: datetime
+) -> PatientRecord:
+    """Two records of one person: everything of the duplicate moves to the survivor, the
+    duplicate's INS and traits resolve to the survivor, and the duplicate stays as a tombstone."""
+    if survivor_id == duplicate_id:
+        raise InvalidInput("a record cannot be merged into itself", field="duplicate")
+    survivor = _visible(session, survivor_id, for_update=True)
+    duplicate = _visible(session, duplicate_id, for_update=True)
+    for record, patient in (survivor, duplicate):
+        access.require(session, actor, Action.IDENTITY_MERGE, repo.load_facts(session, record, patient, now), now)
+    if survivor[1].birth_date != duplicate[1].birth_date or survivor[1].gender != duplicate[1].gender:
+        raise InvalidTransition("the two records do not describe the same person (birth date or sex differ)")
+    moved: tuple[Any, ...] = (LegalRepresentative, Authorisation, RemunerationEntry)
+    # Identical traits already point at the survivor: drop the duplicate's copy, move the rest.
+    survivor_digests = select(TraitsLookup.digest).where(TraitsLookup.record_id == survivor_id)
+    session.execute(
+        delete(TraitsLookup).where(TraitsLookup.record_id == duplicate_id, TraitsLookup.digest.in_(survivor_digests))
+    )
+    for model in (*moved, InsLookup, TraitsLookup):
+        session.execute(update(model).where(model.record_id == duplicate_id).values(record_id=survivor_id))
+    dup_record = duplicate[0]
+    dup_record.status, dup_record.merged_into = RecordStatus.MERGED.value, survivor_id
+    dup_record.version += 1
+    dup_record.updated_at = now
+    survivor[0].version += 1
+    survivor[0].updated_at = now
+    journal.append(
+        session,
+        actor,
+        journal.Event("identity:merge", "record", str(survivor_id), reason="merged-away"),
+        record_id=duplicate_id,
+        at=now,
+    )
+    journal.append(
+        session,
+        actor,
+        journal.Event("identity:merge", "record", str(duplicate_id), reason="absorbed"),
+        record_id=survivor_id,
+        at=now,
+    )
+    session.flush()
+    return PatientRecord(survivor[0], survivor[1], repo.active_representatives(session, survivor_id))

@@ -1,0 +1,1 @@
+"""Statistics and the remuneration ledger."""

@@ -1,0 +1,1 @@
+"""The server-rendered portal (French first). The foundation serves its home page."""
