@@ -6,7 +6,6 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from tests import factories as f
 
 from opendmp.config import OpeningPolicy
 from opendmp.consent.models import Authorisation
@@ -34,6 +33,7 @@ from opendmp.record.errors import (
 from opendmp.record.models import Channel, Record, RecordStatus
 from opendmp.runtime import Runtime
 from opendmp.stats.models import RemunerationEntry
+from tests import factories as f
 
 OPERATOR = f.OPERATOR
 

@@ -4,11 +4,11 @@ map the result to FHIR JSON. Errors are mapped once, in fhir/errors.py."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, PathParameter, RawBody
 
 from opendmp import __version__
 from opendmp.auth.tokens import Unauthenticated
@@ -167,7 +167,7 @@ def capability_statement(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @post("/fhir/Patient/$open", sync_to_thread=True, status_code=201)
-def open_patient_record(request: Request[Any, Any, Any], body: bytes) -> Response[bytes]:
+def open_patient_record(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """Open a DMP: a Parameters resource with `patient`, `channel`, `consentDate`…"""
     runtime = runtime_of(request)
     actor = authenticate(request)
@@ -186,7 +186,7 @@ def _limited(body: bytes) -> bytes:
 
 
 @get("/fhir/Patient/{patient_id:str}", sync_to_thread=True)
-def read_patient(request: Request[Any, Any, Any], patient_id: str) -> Response[bytes]:
+def read_patient(request: Request[Any, Any, Any], patient_id: FromPath[str]) -> Response[bytes]:
     runtime = runtime_of(request)
     actor = authenticate(request)
     record_id = _record_id(patient_id)
@@ -194,9 +194,8 @@ def read_patient(request: Request[Any, Any, Any], patient_id: str) -> Response[b
         return patient_response(request, records.get_record(session, actor, record_id, runtime.clock.now()))
 
 
-def _search(request: Request[Any, Any, Any], params: dict[str, list[str]]) -> Response[bytes]:
+def _search(request: Request[Any, Any, Any], actor: Actor, params: dict[str, list[str]]) -> Response[bytes]:
     runtime = runtime_of(request)
-    actor = authenticate(request)
     criteria = fhir_patient.parse_search(params)
     outcome: dict[str, Any] | None = None
     found: records.PatientRecord | None = None
@@ -245,12 +244,14 @@ def _searchset(
 @get("/fhir/Patient", sync_to_thread=True)
 def search_patients(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Search only by INS (`identifier=<system>|<NIR>`) or by all five strict traits."""
-    return _search(request, {k: request.query_params.getall(k) for k in request.query_params})
+    actor = authenticate(request)
+    return _search(request, actor, {k: request.query_params.getall(k) for k in request.query_params})
 
 
 @post("/fhir/Patient/_search", sync_to_thread=True, status_code=200)
-def search_patients_by_post(request: Request[Any, Any, Any], body: bytes) -> Response[bytes]:
+def search_patients_by_post(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """The same search with the parameters in a form body, so that NIRs stay out of URLs."""
+    actor = authenticate(request)
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
         from opendmp.fhir.json import UnsupportedMediaType
@@ -262,10 +263,10 @@ def search_patients_by_post(request: Request[Any, Any, Any], body: bytes) -> Res
         raise InvalidInput("the form body is not UTF-8", field="body") from error
     for key, values in {k: request.query_params.getall(k) for k in request.query_params}.items():
         params.setdefault(key, []).extend(values)
-    return _search(request, params)
+    return _search(request, actor, params)
 
 
-def _optional_parameters(request: Request[Any, Any, Any], body: bytes) -> dict[str, Any] | None:
+def _optional_parameters(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any] | None:
     if not body:
         return None
     return decode_resource(_limited(body), request.headers.get("content-type"), "Parameters")
@@ -274,9 +275,9 @@ def _optional_parameters(request: Request[Any, Any, Any], body: bytes) -> dict[s
 @post("/fhir/Patient/{patient_id:str}/{operation:str}", sync_to_thread=True, status_code=200)
 def patient_operation(
     request: Request[Any, Any, Any],
-    patient_id: str,
-    operation: str = Parameter(pattern=r"^\$[a-z-]+$"),
-    body: bytes = b"",
+    patient_id: FromPath[str],
+    operation: Annotated[str, PathParameter(pattern=r"^\$[a-z-]+$")],
+    body: RawBody = RawBody(b""),
 ) -> Response[bytes]:
     """$close, $reopen, $object, $request-deletion, $suspend on one record."""
     runtime = runtime_of(request)
@@ -311,7 +312,7 @@ def patient_operation(
 
 
 @get("/fhir/{resource_type:str}", sync_to_thread=False)
-def search_compartment(request: Request[Any, Any, Any], resource_type: str) -> Response[bytes]:
+def search_compartment(request: Request[Any, Any, Any], resource_type: FromPath[str]) -> Response[bytes]:
     """Searches of patient data must name the patient; the resources come with later issues."""
     authenticate(request)
     if resource_type not in COMPARTMENT_TYPES:

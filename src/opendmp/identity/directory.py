@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from opendmp.identity import geography
@@ -199,16 +199,16 @@ def _fit(value: str, size: int) -> str:
     return value[:size]
 
 
-def _chunks(values: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _select_in(session: Session, column: InstrumentedAttribute[Any], values: Iterable[str]) -> Iterator[Any]:
-    ordered = sorted(set(values))
-    entity = column.class_
-    for chunk in _chunks(ordered):
-        yield from session.execute(select(entity).where(column.in_(chunk))).scalars()
+def _rows_where_in(
+    session: Session,
+    columns: Sequence[InstrumentedAttribute[Any]],
+    key: InstrumentedAttribute[Any],
+    values: Iterable[Any],
+) -> Iterator[Row[Any]]:
+    """The rows (of `columns`) whose `key` is one of `values`, in IN (...) queries of bounded size."""
+    distinct = sorted(set(values))
+    for start in range(0, len(distinct), _IN_CHUNK):
+        yield from session.execute(select(*columns).where(key.in_(distinct[start : start + _IN_CHUNK])))
 
 
 def _report_progress(on_progress: ProgressCallback | None, extract: _Extract) -> None:
@@ -296,34 +296,35 @@ def import_finess(
 
 
 def _save_establishments(session: Session, batch: list[_Establishment], report: ImportReport) -> None:
-    existing: dict[str, Organisation] = {
-        org.finess: org for org in _select_in(session, Organisation.finess, (e.finess for e in batch))
+    """Insert the new organisations, update the changed ones (ORM bulk statements: no objects)."""
+    columns = (
+        Organisation.id,
+        Organisation.finess,
+        Organisation.name,
+        Organisation.kind,
+        Organisation.department,
+        Organisation.region,
+    )
+    existing = {
+        row.finess: row for row in _rows_where_in(session, columns, Organisation.finess, (e.finess for e in batch))
     }
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for item in batch:
-        org = existing.get(item.finess)
-        if org is None:
-            session.add(
-                Organisation(
-                    id=new_id(),
-                    finess=item.finess,
-                    name=item.name,
-                    kind=item.kind,
-                    department=item.department,
-                    region=item.region,
-                )
-            )
+        values = {"name": item.name, "kind": item.kind, "department": item.department, "region": item.region}
+        row = existing.get(item.finess)
+        if row is None:
+            inserts.append({"id": new_id(), "finess": item.finess, **values})
             report.created += 1
-        elif (org.name, org.kind, org.department, org.region) != (
-            item.name,
-            item.kind,
-            item.department,
-            item.region,
-        ):
-            org.name, org.kind = item.name, item.kind
-            org.department, org.region = item.department, item.region
+        elif (row.name, row.kind, row.department, row.region) != tuple(values.values()):
+            updates.append({"id": row.id, **values})
             report.updated += 1
         else:
             report.unchanged += 1
+    if inserts:
+        session.execute(insert(Organisation), inserts)
+    if updates:
+        session.execute(update(Organisation), updates)
     session.flush()
 
 
@@ -435,57 +436,67 @@ def import_rpps(
 
 
 def _save_people(session: Session, batch: list[_Person], report: ImportReport) -> None:
-    existing: dict[str, Professional] = {
-        pro.rpps: pro for pro in _select_in(session, Professional.rpps, (p.rpps for p in batch))
-    }
+    """Insert the new professionals, update the changed ones, add the missing activities."""
+    columns = (
+        Professional.id,
+        Professional.rpps,
+        Professional.profession,
+        Professional.specialty,
+        Professional.family,
+        Professional.given,
+    )
+    existing = {row.rpps: row for row in _rows_where_in(session, columns, Professional.rpps, (p.rpps for p in batch))}
     organisations: dict[str, uuid.UUID] = {
-        org.finess: org.id
-        for org in _select_in(session, Organisation.finess, (site for p in batch for site in p.sites))
-    }
-    links: set[tuple[uuid.UUID, uuid.UUID]] = set()
-    known_ids = [pro.id for pro in existing.values()]
-    for start in range(0, len(known_ids), _IN_CHUNK):
-        links.update(
-            (row.professional_id, row.organisation_id)
-            for row in session.execute(
-                select(ProfessionalActivity.professional_id, ProfessionalActivity.organisation_id).where(
-                    ProfessionalActivity.professional_id.in_(known_ids[start : start + _IN_CHUNK])
-                )
-            )
+        row.finess: row.id
+        for row in _rows_where_in(
+            session,
+            (Organisation.id, Organisation.finess),
+            Organisation.finess,
+            (site for p in batch for site in p.sites),
         )
-    professionals: list[tuple[Professional, _Person]] = []
+    }
+    links: set[tuple[uuid.UUID, uuid.UUID]] = {
+        (row.professional_id, row.organisation_id)
+        for row in _rows_where_in(
+            session,
+            (ProfessionalActivity.professional_id, ProfessionalActivity.organisation_id),
+            ProfessionalActivity.professional_id,
+            (row.id for row in existing.values()),
+        )
+    }
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    activities: list[dict[str, Any]] = []
     for person in batch:
-        pro = existing.get(person.rpps)
-        if pro is None:
-            pro = Professional(
-                id=new_id(),
-                rpps=person.rpps,
-                profession=person.profession,
-                specialty=person.specialty,
-                family=person.family,
-                given=person.given,
-            )
-            session.add(pro)
+        values = {
+            "profession": person.profession,
+            "specialty": person.specialty,
+            "family": person.family,
+            "given": person.given,
+        }
+        row = existing.get(person.rpps)
+        if row is None:
+            professional_id = new_id()
+            inserts.append({"id": professional_id, "rpps": person.rpps, **values})
             report.created += 1
-        elif (pro.profession, pro.specialty, pro.family, pro.given) != (
-            person.profession,
-            person.specialty,
-            person.family,
-            person.given,
-        ):
-            pro.profession, pro.specialty = person.profession, person.specialty
-            pro.family, pro.given = person.family, person.given
-            report.updated += 1
         else:
-            report.unchanged += 1
-        professionals.append((pro, person))
-    session.flush()  # the professionals exist before their activities reference them
-    for pro, person in professionals:
+            professional_id = row.id
+            if (row.profession, row.specialty, row.family, row.given) != tuple(values.values()):
+                updates.append({"id": professional_id, **values})
+                report.updated += 1
+            else:
+                report.unchanged += 1
         for site in sorted(person.sites):
             organisation_id = organisations.get(site)
-            if organisation_id is None or (pro.id, organisation_id) in links:
+            if organisation_id is None or (professional_id, organisation_id) in links:
                 continue
-            session.add(ProfessionalActivity(id=new_id(), professional_id=pro.id, organisation_id=organisation_id))
-            links.add((pro.id, organisation_id))
-            report.activities_created += 1
+            links.add((professional_id, organisation_id))
+            activities.append({"id": new_id(), "professional_id": professional_id, "organisation_id": organisation_id})
+    if inserts:
+        session.execute(insert(Professional), inserts)
+    if updates:
+        session.execute(update(Professional), updates)
+    if activities:  # after the professionals they reference
+        session.execute(insert(ProfessionalActivity), activities)
+        report.activities_created += len(activities)
     session.flush()
