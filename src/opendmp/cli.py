@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from opendmp.config import Settings
@@ -36,7 +37,7 @@ app.add_typer(directory_app, name="directory")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(audit_app, name="audit")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 EXIT_CODES = {
@@ -57,7 +58,7 @@ class CliError(Exception):
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -381,7 +382,7 @@ def directory_import(files: Annotated[list[Path], typer.Argument(help="FINESS an
             bar.update(task, completed=path.stat().st_size)
             err.print(
                 f"{path.name}: {report.created} created, {report.updated} updated, "
-                f"{report.unchanged} unchanged, {len(report.rejected)} rejected"
+                f"{report.unchanged} unchanged, {report.rejected_count} rejected"
             )
             for line, reason in report.rejected[:20]:
                 err.print(f"  line {line}: {reason}", highlight=False)

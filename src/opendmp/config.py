@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -49,7 +48,7 @@ class Settings(BaseSettings):
             raise ValueError("OPENDMP_DEV_MODE cannot be on when OPENDMP_ENV=production")
         return self
 
-    @cached_property
+    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

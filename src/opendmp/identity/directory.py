@@ -55,6 +55,10 @@ code or no name is rejected with its line number and the reason; the import goes
 
 The extract lists the lines of a person together: counts (created, updated, unchanged) are per
 person, and a batch is never cut in the middle of a person's lines.
+
+Rows are written with ORM bulk INSERT / UPDATE-by-primary-key statements (no objects are kept in
+the session): an Organisation or Professional the caller loaded in the same session beforehand is
+not refreshed by the import.
 """
 
 from __future__ import annotations

@@ -1,0 +1,130 @@
+"""The operator's CLI, run in-process with its real settings from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from typer.testing import CliRunner
+
+from opendmp.cli import app
+from opendmp.identity.actor import ActorKind
+from opendmp.record.models import Record
+from opendmp.runtime import Runtime
+from tests import factories as f
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+@pytest.fixture
+def cli(runtime: Runtime) -> Any:
+    env = {
+        "OPENDMP_DATABASE_URL": runtime.settings.resolved_database_url,
+        "OPENDMP_DATA_DIR": str(runtime.settings.data_dir),
+        "OPENDMP_DEV_MODE": "true",
+        "OPENDMP_ENV": "test",
+    }
+
+    def run(*args: str, **extra_env: str) -> Any:
+        return CliRunner().invoke(app, list(args), env={**env, **extra_env}, catch_exceptions=False)
+
+    return run
+
+
+def test_dev_token_prints_only_a_token_that_the_server_accepts(cli: Any, runtime: Runtime) -> None:
+    f.add_professional(runtime, "10000000002", "10")
+    result = cli("dev-token", "--rpps", "10000000002")
+    assert result.exit_code == 0
+    token = result.stdout.strip()
+    assert "\n" not in token and token.count(".") == 2
+    actor = runtime.verifier.verify(token)
+    assert (actor.kind, actor.id, actor.profession) == (ActorKind.PROFESSIONAL, "10000000002", "10")
+
+
+def test_dev_token_refuses_outside_dev_mode(cli: Any) -> None:
+    result = cli("dev-token", "--operator", "alice", OPENDMP_DEV_MODE="false")
+    assert result.exit_code != 0 and result.stdout == ""
+    assert "dev mode" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_dev_token_for_an_unknown_professional_is_a_clear_error(cli: Any) -> None:
+    result = cli("dev-token", "--rpps", "10000000999")
+    assert result.exit_code == 4 and "no professional" in result.stderr
+
+
+def test_professional_add_refuses_an_unknown_profession_code(cli: Any) -> None:
+    result = cli("professional", "add", "--rpps", "10000000003", "--profession", "99", "--family", "X", "--given", "Y")
+    assert result.exit_code == 2 and "profession" in result.stderr
+
+
+def test_professional_add_with_an_unknown_finess_is_refused(cli: Any) -> None:
+    result = cli("professional", "add", "--rpps", "10000000003", "--profession", "21", "--family", "X",
+                 "--given", "Y", "--finess", "750009999")
+    assert result.exit_code == 4 and "FINESS" in result.stderr
+
+
+def _open_args(ins: Any, traits: Any) -> list[str]:
+    return ["record", "open", "--ins", ins.value, "--system", "test", "--family", traits.birth_family,
+            "--given", traits.given_names, "--birth-date", traits.birth_date.isoformat(),
+            "--gender", traits.gender.value, "--birthplace", traits.birthplace_code]
+
+
+def test_the_record_lifecycle_from_the_command_line(cli: Any, runtime: Runtime) -> None:
+    f.add_organisation(runtime)
+    assert cli("professional", "add", "--rpps", "10000000021", "--profession", "21", "--family", "PETIT",
+               "--given", "Anne", "--finess", "750000001").exit_code == 0
+    ins, traits = f.person()
+    opened = cli(*_open_args(ins, traits), "--rpps", "10000000021")
+    assert opened.exit_code == 0, opened.stderr
+    record_id, status = opened.stdout.split()[:2]
+    assert status == "active" and "channel=pharmacy" in opened.stdout
+    assert cli(*_open_args(ins, traits), "--rpps", "10000000021").exit_code == 5  # already exists
+    assert cli("record", "close", record_id).stdout.split()[1] == "closed"
+    assert cli("record", "purge", record_id).exit_code == 6  # retention not over
+    assert cli("record", "reopen", record_id).stdout.split()[1] == "active"
+    assert cli("record", "suspend", record_id, "--reason", "fraude").stdout.split()[1] == "suspended"
+    with runtime.sessions() as session:
+        assert session.execute(select(Record.status)).scalar_one() == "suspended"
+
+
+def test_bad_input_exits_non_zero_with_one_line_and_writes_nothing(cli: Any, runtime: Runtime) -> None:
+    ins, traits = f.person()
+    result = cli(*_open_args(ins, traits)[:3], ins.value[:13] + "00", *_open_args(ins, traits)[4:], "--agent", "a")
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert cli("record", "close", "not-an-id").exit_code == 2
+    with runtime.sessions() as session:
+        assert session.execute(select(Record)).first() is None
+
+
+def test_jobs_run_applies_the_timed_rules(cli: Any, runtime: Runtime) -> None:
+    ins, traits = f.person()
+    view = f.open_record(runtime, f.OPERATOR.__class__.insurer_feed(), ins, traits)
+    runtime.clock.advance(__import__("datetime").timedelta(weeks=7))  # type: ignore[attr-defined]
+    # The CLI uses the real clock, which is later than the frozen one: the window is over.
+    result = cli("jobs", "run", "objection-window")
+    assert result.exit_code == 0 and "1 done" in result.stderr
+    with runtime.sessions() as session:
+        assert session.get(Record, view.record.id).status == "active"  # type: ignore[union-attr]
+    assert cli("jobs", "run", "nope").exit_code == 2
+
+
+def test_seed_then_audit_verify_passes_and_detects_tampering(cli: Any, runtime: Runtime) -> None:
+    result = cli("seed", "--patients", "50", "--seed", "1")
+    assert result.exit_code == 0 and "50 records" in result.stderr
+    assert cli("audit", "verify").exit_code == 0
+    if runtime.settings.resolved_database_url.startswith("sqlite"):
+        with runtime.engine.begin() as conn:
+            conn.execute(text("UPDATE journal_entry SET actor_id = 'someone-else' WHERE seq = 1 "
+                              "AND chain = (SELECT MIN(chain) FROM journal_entry WHERE chain != 'system')"))
+        failed = cli("audit", "verify")
+        assert failed.exit_code == 1 and "entry altered" in failed.stderr
+
+
+def test_directory_import_is_idempotent(cli: Any) -> None:
+    files = [str(FIXTURES / "directory" / "rpps_sample.txt"), str(FIXTURES / "directory" / "finess_sample.csv")]
+    first = cli("directory", "import", *files)
+    assert first.exit_code == 0, first.stderr
+    second = cli("directory", "import", *files)
+    assert second.exit_code == 0 and " 0 created" in second.stderr
