@@ -60,21 +60,63 @@ def test_professional_add_refuses_an_unknown_profession_code(cli: Any) -> None:
 
 
 def test_professional_add_with_an_unknown_finess_is_refused(cli: Any) -> None:
-    result = cli("professional", "add", "--rpps", "10000000003", "--profession", "21", "--family", "X",
-                 "--given", "Y", "--finess", "750009999")
+    result = cli(
+        "professional",
+        "add",
+        "--rpps",
+        "10000000003",
+        "--profession",
+        "21",
+        "--family",
+        "X",
+        "--given",
+        "Y",
+        "--finess",
+        "750009999",
+    )
     assert result.exit_code == 4 and "FINESS" in result.stderr
 
 
 def _open_args(ins: Any, traits: Any) -> list[str]:
-    return ["record", "open", "--ins", ins.value, "--system", "test", "--family", traits.birth_family,
-            "--given", traits.given_names, "--birth-date", traits.birth_date.isoformat(),
-            "--gender", traits.gender.value, "--birthplace", traits.birthplace_code]
+    return [
+        "record",
+        "open",
+        "--ins",
+        ins.value,
+        "--system",
+        "test",
+        "--family",
+        traits.birth_family,
+        "--given",
+        traits.given_names,
+        "--birth-date",
+        traits.birth_date.isoformat(),
+        "--gender",
+        traits.gender.value,
+        "--birthplace",
+        traits.birthplace_code,
+    ]
 
 
 def test_the_record_lifecycle_from_the_command_line(cli: Any, runtime: Runtime) -> None:
     f.add_organisation(runtime)
-    assert cli("professional", "add", "--rpps", "10000000021", "--profession", "21", "--family", "PETIT",
-               "--given", "Anne", "--finess", "750000001").exit_code == 0
+    assert (
+        cli(
+            "professional",
+            "add",
+            "--rpps",
+            "10000000021",
+            "--profession",
+            "21",
+            "--family",
+            "PETIT",
+            "--given",
+            "Anne",
+            "--finess",
+            "750000001",
+        ).exit_code
+        == 0
+    )
     ins, traits = f.person()
     opened = cli(*_open_args(ins, traits), "--rpps", "10000000021")
     assert opened.exit_code == 0, opened.stderr
@@ -116,8 +158,12 @@ def test_seed_then_audit_verify_passes_and_detects_tampering(cli: Any, runtime: 
     assert cli("audit", "verify").exit_code == 0
     if runtime.settings.resolved_database_url.startswith("sqlite"):
         with runtime.engine.begin() as conn:
-            conn.execute(text("UPDATE journal_entry SET actor_id = 'someone-else' WHERE seq = 1 "
-                              "AND chain = (SELECT MIN(chain) FROM journal_entry WHERE chain != 'system')"))
+            conn.execute(
+                text(
+                    "UPDATE journal_entry SET actor_id = 'someone-else' WHERE seq = 1 "
+                    "AND chain = (SELECT MIN(chain) FROM journal_entry WHERE chain != 'system')"
+                )
+            )
         failed = cli("audit", "verify")
         assert failed.exit_code == 1 and "entry altered" in failed.stderr
 

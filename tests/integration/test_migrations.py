@@ -18,9 +18,21 @@ from opendmp.models import metadata
 from tests.conftest import PG_ADMIN_URL
 
 EXPECTED_TABLES = {
-    "record", "patient", "ins_lookup", "traits_lookup", "legal_representative", "heir_access_request",
-    "authorisation", "organisation", "professional", "professional_activity", "remuneration_rule",
-    "remuneration_entry", "journal_entry", "journal_head", "alembic_version",
+    "record",
+    "patient",
+    "ins_lookup",
+    "traits_lookup",
+    "legal_representative",
+    "heir_access_request",
+    "authorisation",
+    "organisation",
+    "professional",
+    "professional_activity",
+    "remuneration_rule",
+    "remuneration_entry",
+    "journal_entry",
+    "journal_head",
+    "alembic_version",
 }
 
 
@@ -67,13 +79,16 @@ def empty_postgres() -> tuple[str, str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     server.dispose()
     admin = make_url(PG_ADMIN_URL).set(database=name)
-    return (admin.render_as_string(hide_password=False),
-            admin.set(username="opendmp_mig_app", password=None).render_as_string(hide_password=False))
+    return (
+        admin.render_as_string(hide_password=False),
+        admin.set(username="opendmp_mig_app", password=None).render_as_string(hide_password=False),
+    )
 
 
 @pytest.mark.postgres
 def test_migrations_build_the_schema_from_empty_on_postgres_with_a_restricted_role(
-        empty_postgres: tuple[str, str]) -> None:
+    empty_postgres: tuple[str, str],
+) -> None:
     admin, app = empty_postgres
     try:
         migrate.upgrade(app, admin)

@@ -52,8 +52,9 @@ def test_the_bulk_path_writes_the_same_rows_as_open_record(runtime: Runtime) -> 
     via_service = f.open_record(runtime, pharmacist, ins, traits)
     with runtime.sessions() as session:
         rules = ledger.load_rules(session)
-    plan = records.plan_opening(pharmacist, f.opening(twin, traits, now), now, policy=OpeningPolicy.OPT_OUT,
-                                rules=rules, pharmacy_known=True)
+    plan = records.plan_opening(
+        pharmacist, f.opening(twin, traits, now), now, policy=OpeningPolicy.OPT_OUT, rules=rules, pharmacy_known=True
+    )
     with unit_of_work(runtime.sessions) as session:
         records.write_plans(session, [plan])
     bulk_id = plan.record["id"]
@@ -77,8 +78,14 @@ def test_seeding_is_deterministic_and_leaves_a_verifiable_journal(runtime: Runti
         assert list(verify_all(session)) == []
     assert len(set(first)) == 300
     assert channels["pharmacy"] > channels["health-professional"]
-    assert set(channels) <= {"pharmacy", "patient-online", "insurer-counter", "health-professional", "nurse",
-                             "establishment"}
+    assert set(channels) <= {
+        "pharmacy",
+        "patient-online",
+        "insurer-counter",
+        "health-professional",
+        "nurse",
+        "establishment",
+    }
     # Same seed, fresh store: same people.
     from opendmp import migrate
     from opendmp.runtime import build_runtime
@@ -99,4 +106,3 @@ def test_seeded_openings_happen_over_weeks(runtime: Runtime) -> None:
     with runtime.sessions() as session:
         first, last = session.execute(select(func.min(Record.opened_at), func.max(Record.opened_at))).one()
     assert last - first > timedelta(weeks=20)
-

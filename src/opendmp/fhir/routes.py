@@ -14,6 +14,13 @@ from opendmp import __version__
 from opendmp.auth.tokens import Unauthenticated
 from opendmp.fhir import patient as fhir_patient
 from opendmp.fhir.json import FHIR_JSON, MAX_BODY, decode_resource, encode
+from opendmp.fhir.openapi import (
+    CompartmentSearchOperation,
+    LifecycleOperation,
+    OpenOperation,
+    SearchByPostOperation,
+    SearchOperation,
+)
 from opendmp.fhir.outcome import operation_outcome
 from opendmp.identity.actor import Actor
 from opendmp.identity.ins import Ins
@@ -166,7 +173,7 @@ def capability_statement(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-@post("/fhir/Patient/$open", sync_to_thread=True, status_code=201)
+@post("/fhir/Patient/$open", sync_to_thread=True, status_code=201, operation_class=OpenOperation)
 def open_patient_record(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """Open a DMP: a Parameters resource with `patient`, `channel`, `consentDate`…"""
     runtime = runtime_of(request)
@@ -241,14 +248,14 @@ def _searchset(
     return bundle
 
 
-@get("/fhir/Patient", sync_to_thread=True)
+@get("/fhir/Patient", sync_to_thread=True, operation_class=SearchOperation)
 def search_patients(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Search only by INS (`identifier=<system>|<NIR>`) or by all five strict traits."""
     actor = authenticate(request)
     return _search(request, actor, {k: request.query_params.getall(k) for k in request.query_params})
 
 
-@post("/fhir/Patient/_search", sync_to_thread=True, status_code=200)
+@post("/fhir/Patient/_search", sync_to_thread=True, status_code=200, operation_class=SearchByPostOperation)
 def search_patients_by_post(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """The same search with the parameters in a form body, so that NIRs stay out of URLs."""
     actor = authenticate(request)
@@ -272,7 +279,12 @@ def _optional_parameters(request: Request[Any, Any, Any], body: RawBody) -> dict
     return decode_resource(_limited(body), request.headers.get("content-type"), "Parameters")
 
 
-@post("/fhir/Patient/{patient_id:str}/{operation:str}", sync_to_thread=True, status_code=200)
+@post(
+    "/fhir/Patient/{patient_id:str}/{operation:str}",
+    sync_to_thread=True,
+    status_code=200,
+    operation_class=LifecycleOperation,
+)
 def patient_operation(
     request: Request[Any, Any, Any],
     patient_id: FromPath[str],
@@ -311,7 +323,7 @@ def patient_operation(
         return patient_response(request, view)
 
 
-@get("/fhir/{resource_type:str}", sync_to_thread=False)
+@get("/fhir/{resource_type:str}", sync_to_thread=False, operation_class=CompartmentSearchOperation)
 def search_compartment(request: Request[Any, Any, Any], resource_type: FromPath[str]) -> Response[bytes]:
     """Searches of patient data must name the patient; the resources come with later issues."""
     authenticate(request)

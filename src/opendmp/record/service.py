@@ -261,7 +261,21 @@ def plan_opening(
 
 
 def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
-    """Insert the rows of many openings with one statement per table (executemany)."""
+    """Insert the rows of many openings, one statement per table.
+
+    A few plans (`open_record` writes one) go through SQLAlchemy, whose IntegrityError the caller
+    maps. A bulk batch (the seeder) skips the per-row work of SQLAlchemy: COPY on PostgreSQL, the
+    driver's executemany on SQLite, each value converted as its column type converts it (checked
+    against the type's own bind processor on the first row of each table). The rows stored are
+    the same; bench/dataset_digest.py compares both paths.
+    """
+    import operator
+    from datetime import UTC
+
+    from sqlalchemy import Date, Uuid
+
+    from opendmp.kit.base import UTCDateTime
+
     tables: list[tuple[Any, Callable[[OpeningPlan], list[dict[str, Any]]]]] = [
         (Record, lambda p: [p.record]),
         (Patient, lambda p: [p.patient]),
@@ -273,10 +287,70 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
         (JournalEntry, lambda p: p.journal),
         (JournalHead, lambda p: [p.journal_head]),
     ]
+    connection = session.connection()
+    dialect = connection.dialect
+    bulk = len(plans) >= 100 and dialect.name in ("postgresql", "sqlite")
+    if not bulk:
+        for model, rows_of in tables:
+            rows = [row for plan in plans for row in rows_of(plan)]
+            if rows:
+                session.execute(insert(model), rows)
+        return
+
+    def utc(value: datetime) -> datetime:
+        if value.tzinfo is UTC:
+            return value
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def sqlite_datetime(value: datetime) -> str:  # SQLAlchemy's SQLite storage format
+        return utc(value).isoformat(" ", "microseconds")[:26]
+
+    def fast_converter(column_type: Any) -> Callable[[Any], Any] | None:
+        if isinstance(column_type, UTCDateTime):
+            return sqlite_datetime if dialect.name == "sqlite" else utc
+        if dialect.name == "sqlite" and isinstance(column_type, Uuid):
+            return operator.attrgetter("hex")
+        if dialect.name == "sqlite" and isinstance(column_type, Date):
+            return operator.methodcaller("isoformat")
+        return None
+
+    quote = dialect.identifier_preparer.quote
+    driver = connection.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("no database connection")
     for model, rows_of in tables:
         rows = [row for plan in plans for row in rows_of(plan)]
-        if rows:
+        if not rows:
+            continue
+        table = model.__table__
+        names = [column.name for column in table.columns]
+        if set(rows[0]) != set(names):  # a column left to its default: SQLAlchemy fills it
             session.execute(insert(model), rows)
+            continue
+        getter = operator.itemgetter(*names)
+        values = [list(getter(row)) for row in rows]
+        for index, column in enumerate(table.columns):
+            exact = column.type.dialect_impl(dialect).bind_processor(dialect)
+            if exact is None:
+                continue  # the driver takes the value as it is, as SQLAlchemy would hand it over
+            convert = fast_converter(column.type) or exact
+            sample = next((v[index] for v in values if v[index] is not None), None)
+            if sample is not None and convert(sample) != exact(sample):
+                convert = exact  # the fast path disagrees with the type: use the type's own
+            for v in values:
+                if v[index] is not None:
+                    v[index] = convert(v[index])
+        columns = ", ".join(quote(name) for name in names)
+        if dialect.name == "postgresql":
+            with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy:
+                for v in values:
+                    copy.write_row(v)
+        else:
+            marks = ", ".join("?" * len(names))
+            # Identifiers come from the models, quoted; values are bound.
+            driver.executemany(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", values)  # noqa: S608
 
 
 def open_record(
