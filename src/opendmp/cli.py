@@ -36,6 +36,8 @@ app.add_typer(organisation_app, name="organisation")
 app.add_typer(directory_app, name="directory")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(audit_app, name="audit")
+ledger_app = typer.Typer(no_args_is_help=True, help="The remuneration ledger.")
+app.add_typer(ledger_app, name="ledger")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -524,6 +526,50 @@ def record_death(record_id: str, died_on: Annotated[str, typer.Option("--date", 
     except ValueError as error:
         raise fail("--date must be YYYY-MM-DD", 2) from error
     _lifecycle(record_id, "death", False, died_on=day)
+
+
+@record_app.command("heir-request")
+def record_heir_request(
+    record_id: str,
+    name: Annotated[str, typer.Option(help="the heir's full name")],
+    relationship: Annotated[str, typer.Option(help="child, spouse, parent…")],
+    reason: Annotated[str, typer.Option(help="why access is asked (CSP L1110-4)")] = "",
+) -> None:
+    """Record an heir's request for access to a deceased holder's record, for review."""
+    from opendmp.kit.db import unit_of_work
+    from opendmp.record import service as records
+
+    rid = _record_id(record_id)
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        request_id = records.record_heir_request(
+            session, operator_actor(), rid, name, relationship, reason, runtime.clock.now()
+        )
+    out.print(str(request_id), highlight=False)
+
+
+@ledger_app.command("held")
+def ledger_held() -> None:
+    """List the ledger entries held because the opener's pharmacy was unknown."""
+    from opendmp.kit.db import unit_of_work
+    from opendmp.stats import service as stats
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        for entry in stats.held_entries(session, operator_actor(), runtime.clock.now()):
+            out.print(
+                f"{entry.id} {entry.earned_on} {entry.amount_cents / 100:.2f} EUR record={entry.record_id}",
+                highlight=False,
+            )
+
+
+@ledger_app.command("assign")
+def ledger_assign(entry_id: str, finess: Annotated[str, typer.Option(help="the pharmacy to pay")]) -> None:
+    """Assign a held ledger entry to a pharmacy of the directory."""
+    from opendmp.kit.db import unit_of_work
+    from opendmp.stats import service as stats
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        stats.assign_pharmacy(session, operator_actor(), _record_id(entry_id), finess, runtime.clock.now())
+    err.print(f"entry {entry_id} assigned to {finess}")
 
 
 # ---------------------------------------------------------------- jobs, audit, seed

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from bisect import bisect
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
+from typing import TypeVar
 
 from faker import Faker
 from sqlalchemy import func, insert, select
@@ -44,6 +47,9 @@ DEFAULT_START = date(2026, 1, 5)
 DEFAULT_WEEKS = 40
 BORN_ABROAD_SHARE = 0.12
 SAME_DEPARTMENT_SHARE = 0.7
+MINOR_DAYS = 18 * 365
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,19 @@ def _cumulative(weights: list[float]) -> list[float]:
     return list(accumulate(weights))
 
 
+def _weighted(rng: random.Random, population: Sequence[T], cum_weights: list[float]) -> Callable[[], T]:
+    """`rng.choices(population, cum_weights=cum_weights)[0]` drawing the same number, minus the
+    list and the argument checks (the seeder calls it millions of times)."""
+    draw, total, hi = rng.random, cum_weights[-1] + 0.0, len(population) - 1
+    return lambda: population[bisect(cum_weights, draw() * total, 0, hi)]
+
+
+def _randbelow(rng: random.Random) -> Callable[[int], int]:
+    """What `rng.randrange(n)` and `rng.choice` draw with (same numbers), without their checks."""
+    randbelow: Callable[[int], int] = rng._randbelow  # type: ignore[attr-defined]
+    return randbelow
+
+
 class PersonFactory:
     """People with consistent INS traits: the NIR encodes sex, birth year and month, birthplace."""
 
@@ -87,34 +106,38 @@ class PersonFactory:
         self.ages = ages
         self.age_weights = _cumulative([1.0 if a < 65 else max(0.05, 1 - (a - 65) / 35) for a in ages])
         self.used: set[str] = set()
+        self._department = _weighted(rng, self.departments, self.dep_weights)
+        self._age = _weighted(rng, self.ages, self.age_weights)
+        self._randbelow = _randbelow(rng)
 
     def department(self) -> geography.Department:
-        return self.rng.choices(self.departments, cum_weights=self.dep_weights)[0]
+        return self._department()
 
     def person(self, on: date, *, min_age: int = 0) -> tuple[Ins, StrictTraits, str]:
-        rng = self.rng
-        gender = Gender.MALE if rng.random() < 0.49 else Gender.FEMALE
+        # The draws are those of rng.random/choices/randrange/choice, in the same order: same people.
+        rng, randbelow, department = self.rng, self._randbelow, self._department
+        male = rng.random() < 0.49
         while True:
-            age = rng.choices(self.ages, cum_weights=self.age_weights)[0]
+            age = self._age()
             if age >= min_age:
                 break
-        born = on - timedelta(days=age * 365 + rng.randrange(365))
-        residence = self.department()
+        born = on - timedelta(days=age * 365 + randbelow(365))
+        residence = department()
         if rng.random() < BORN_ABROAD_SHARE:
-            birthplace = rng.choice(self.countries)
+            birthplace = self.countries[randbelow(len(self.countries))]
         else:
-            birthplace = (residence if rng.random() < SAME_DEPARTMENT_SHARE else self.department()).chef_lieu
+            birthplace = (residence if rng.random() < SAME_DEPARTMENT_SHARE else department()).chef_lieu
+        prefix = f"{1 if male else 2}{born.year % 100:02d}{born.month:02d}{birthplace}"
+        used = self.used
         while True:
-            nir13 = (
-                f"{1 if gender is Gender.MALE else 2}{born.year % 100:02d}{born.month:02d}{birthplace}"
-                f"{rng.randrange(1, 1000):03d}"
-            )
-            if nir13 not in self.used:
-                self.used.add(nir13)
+            nir13 = f"{prefix}{1 + randbelow(999):03d}"
+            if nir13 not in used:
+                used.add(nir13)
                 break
-        names = self.male if gender is Gender.MALE else self.female
-        given = " ".join(rng.sample(names, rng.choice((1, 1, 2, 2, 3))))
-        traits = StrictTraits(rng.choice(self.families), given, born, gender, birthplace)
+        names = self.male if male else self.female
+        given = " ".join(rng.sample(names, (1, 1, 2, 2, 3)[randbelow(5)]))
+        family = self.families[randbelow(len(self.families))]
+        traits = StrictTraits(family, given, born, Gender.MALE if male else Gender.FEMALE, birthplace)
         return Ins(InsSystem.DEMO_NIR, f"{nir13}{nir_key(nir13):02d}"), traits, residence.code
 
 
@@ -234,18 +257,15 @@ def _seed_directory(runtime: Runtime, rng: random.Random, faker: Faker, patients
 
 def _opening_times(rng: random.Random, count: int, start: date, weeks: int) -> Iterator[datetime]:
     """Openings ramp up week after week, during opening hours."""
-    week_weights = _cumulative([1.0 + w / max(1, weeks - 1) for w in range(weeks)])
+    week_of = _weighted(rng, range(weeks), _cumulative([1.0 + w / max(1, weeks - 1) for w in range(weeks)]))
+    randbelow = _randbelow(rng)
     origin = datetime(start.year, start.month, start.day, tzinfo=UTC)
     for _ in range(count):
-        week = rng.choices(range(weeks), cum_weights=week_weights)[0]
-        yield origin + timedelta(
-            weeks=week,
-            days=rng.randrange(6),
-            hours=8 + rng.randrange(11),
-            minutes=rng.randrange(60),
-            seconds=rng.randrange(60),
-            microseconds=rng.randrange(1_000_000),
-        )
+        week = week_of()
+        # Same draws, same order as timedelta(weeks=, days=, hours=8 + …, minutes=, seconds=, microseconds=).
+        days, hours, minutes = randbelow(6), 8 + randbelow(11), randbelow(60)
+        seconds, micro = randbelow(60), randbelow(1_000_000)
+        yield origin + timedelta(week * 7 + days, hours * 3600 + minutes * 60 + seconds, micro)
 
 
 def _opener(rng: random.Random, directory: Directory, channel: Channel, ins: Ins) -> Actor:
@@ -274,6 +294,9 @@ def seed_platform(
     weeks: int = DEFAULT_WEEKS,
     on_progress: Callable[[int], None] | None = None,
 ) -> SeedReport:
+    """Open `patients` records, `batch` per transaction. While one batch is written (by a single
+    writer thread, so in order), the next is generated: the database's work (SQLite releases the
+    GIL, PostgreSQL is another process) overlaps Python's on a second core."""
     rng = random.Random(seed)
     faker = Faker("fr_FR")
     faker.seed_instance(seed)
@@ -281,53 +304,65 @@ def seed_platform(
     people = PersonFactory(rng, faker)
     with runtime.sessions() as session:
         rules = ledger.load_rules(session)
-    channels = [c for c, _ in CHANNEL_MIX]
-    channel_weights = _cumulative([w for _, w in CHANNEL_MIX])
+    channel_of = _weighted(rng, [c for c, _ in CHANNEL_MIX], _cumulative([w for _, w in CHANNEL_MIX]))
+    randbelow = _randbelow(rng)
+    person = people.person
     policy = runtime.settings.opening_policy
-    plans = []
+    plans: list[OpeningPlan] = []
     done = 0
-    for opened_at in _opening_times(rng, patients, start, weeks):
-        channel = rng.choices(channels, cum_weights=channel_weights)[0]
-        ins, traits, residence = people.person(opened_at.date())
-        actor = _opener(rng, directory, channel, ins)
-        representatives: tuple[RepresentativeIn, ...] = ()
-        if (opened_at.date() - traits.birth_date).days < 18 * 365 and channel is not Channel.PATIENT_ONLINE:
-            parent_ins, parent, _ = people.person(opened_at.date(), min_age=25)
-            representatives = (RepresentativeIn(parent_ins, parent.birth_family, parent.given_names),)
-        elif channel is Channel.PATIENT_ONLINE and (opened_at.date() - traits.birth_date).days < 18 * 365:
-            actor = rng.choice(directory.agents)  # minors are opened at a counter
-            channel = Channel.INSURER_COUNTER
-        request = OpeningRequest(
-            ins=ins,
-            traits=traits,
-            channel=channel,
-            consent_at=opened_at - timedelta(minutes=rng.randrange(1, 15)),
-            consent_method="oral" if channel is not Channel.PATIENT_ONLINE else "online",
-            residence_department=residence,
-            representatives=representatives,
-        )
-        plans.append(
-            plan_opening(
-                actor,
-                request,
-                opened_at,
-                policy=policy,
-                rules=rules,
-                pharmacy_known=actor.organisation is not None,
-                record_id=uuid.UUID(int=rng.getrandbits(128), version=4),
-            )
-        )
-        if len(plans) >= batch:
-            done += _flush(runtime, plans, on_progress, done)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-writer") as writer:
+        pending: Future[int] | None = None
+
+        def flush() -> None:
+            nonlocal done, pending, plans
+            if pending is not None:
+                done += pending.result()
+                if on_progress:
+                    on_progress(done)
+            pending = writer.submit(_write, runtime, plans) if plans else None
             plans = []
-    if plans:
-        done += _flush(runtime, plans, on_progress, done)
+
+        for opened_at in _opening_times(rng, patients, start, weeks):
+            channel = channel_of()
+            on = opened_at.date()
+            ins, traits, residence = person(on)
+            actor = _opener(rng, directory, channel, ins)
+            representatives: tuple[RepresentativeIn, ...] = ()
+            minor = (on - traits.birth_date).days < MINOR_DAYS
+            if minor and channel is not Channel.PATIENT_ONLINE:
+                parent_ins, parent, _ = person(on, min_age=25)
+                representatives = (RepresentativeIn(parent_ins, parent.birth_family, parent.given_names),)
+            elif minor:
+                actor = rng.choice(directory.agents)  # minors are opened at a counter
+                channel = Channel.INSURER_COUNTER
+            request = OpeningRequest(
+                ins=ins,
+                traits=traits,
+                channel=channel,
+                consent_at=opened_at - timedelta(minutes=1 + randbelow(14)),
+                consent_method="oral" if channel is not Channel.PATIENT_ONLINE else "online",
+                residence_department=residence,
+                representatives=representatives,
+            )
+            plans.append(
+                plan_opening(
+                    actor,
+                    request,
+                    opened_at,
+                    policy=policy,
+                    rules=rules,
+                    pharmacy_known=actor.organisation is not None,
+                    record_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+                )
+            )
+            if len(plans) >= batch:
+                flush()
+        flush()  # the last batch
+        flush()  # and wait for it
     return SeedReport(done, n_professionals, n_orgs)
 
 
-def _flush(runtime: Runtime, plans: list[OpeningPlan], on_progress: Callable[[int], None] | None, done: int) -> int:
+def _write(runtime: Runtime, plans: list[OpeningPlan]) -> int:
     with unit_of_work(runtime.sessions) as session:
         write_plans(session, plans)
-    if on_progress:
-        on_progress(done + len(plans))
     return len(plans)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from opendmp.cli import app
-from opendmp.identity.actor import ActorKind
+from opendmp.identity.actor import Actor, ActorKind
 from opendmp.record.models import Record
 from opendmp.runtime import Runtime
 from tests import factories as f
@@ -142,8 +143,8 @@ def test_bad_input_exits_non_zero_with_one_line_and_writes_nothing(cli: Any, run
 
 def test_jobs_run_applies_the_timed_rules(cli: Any, runtime: Runtime) -> None:
     ins, traits = f.person()
-    view = f.open_record(runtime, f.OPERATOR.__class__.insurer_feed(), ins, traits)
-    runtime.clock.advance(__import__("datetime").timedelta(weeks=7))  # type: ignore[attr-defined]
+    view = f.open_record(runtime, Actor.insurer_feed(), ins, traits)
+    runtime.clock.advance(timedelta(weeks=7))  # type: ignore[attr-defined]
     # The CLI uses the real clock, which is later than the frozen one: the window is over.
     result = cli("jobs", "run", "objection-window")
     assert result.exit_code == 0 and "1 done" in result.stderr
@@ -174,3 +175,24 @@ def test_directory_import_is_idempotent(cli: Any) -> None:
     assert first.exit_code == 0, first.stderr
     second = cli("directory", "import", *files)
     assert second.exit_code == 0 and " 0 created" in second.stderr
+
+
+def test_a_held_ledger_entry_is_assigned_to_a_pharmacy_by_an_operator(cli: Any, runtime: Runtime) -> None:
+    pharmacist = f.add_professional(runtime, "10000000021", "21")
+    f.open_record(runtime, pharmacist, *f.person())
+    held = cli("ledger", "held")
+    assert held.exit_code == 0 and "1.00 EUR" in held.stdout
+    entry_id = held.stdout.split()[0]
+    assert cli("ledger", "assign", entry_id, "--finess", "750000001").exit_code == 4  # no such pharmacy yet
+    f.add_organisation(runtime)
+    assert cli("ledger", "assign", entry_id, "--finess", "750000001").exit_code == 0
+    assert cli("ledger", "held").stdout.strip() == ""
+
+
+def test_heirs_requests_are_recorded_after_a_death(cli: Any, runtime: Runtime) -> None:
+    view = f.open_record(runtime, Actor.counter_agent("a"), *f.person())
+    rid = str(view.record.id)
+    assert cli("record", "heir-request", rid, "--name", "Jean Martin", "--relationship", "child").exit_code == 6
+    assert cli("record", "death", rid, "--date", "2026-05-30").exit_code == 0
+    result = cli("record", "heir-request", rid, "--name", "Jean Martin", "--relationship", "child")
+    assert result.exit_code == 0 and len(result.stdout.strip()) == 36

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -152,7 +153,7 @@ def test_the_holder_reads_their_patient_with_an_etag(client: TestClient[Any], ru
 
 def test_someone_elses_patient_is_a_404_and_the_refusal_is_journaled(client: TestClient[Any], runtime: Runtime) -> None:
     _, _, view = _open(runtime)
-    stranger, _ = a_person(born=__import__("datetime").date(1990, 2, 2))
+    stranger, _ = a_person(born=date(1990, 2, 2))
     response = client.get(f"/fhir/Patient/{view.record.id}", headers=bearer(runtime, Actor.patient(stranger)))
     outcome(response, 404, "not-found")
     with runtime.sessions() as session:

@@ -3,6 +3,7 @@ OperationOutcome with the status of the error table; elsewhere a short JSON or t
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -49,8 +50,10 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
 
 
 def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    # The message may hold data; log the type and the route only, with the traceback.
-    log.error("unhandled error", error_type=type(error).__name__, path=request.url.path, exc_info=error)
+    # The message may hold health data (a driver error quotes its SQL parameters): log the type,
+    # the route and the code frames, never the message.
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    log.error("unhandled error", error_type=type(error).__name__, path=request.url.path, frames=frames)
     return _answer(request, 500, for_status(500, "internal error; it has been logged"))
 
 

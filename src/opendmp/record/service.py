@@ -264,13 +264,14 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
     """Insert the rows of many openings, one statement per table.
 
     A few plans (`open_record` writes one) go through SQLAlchemy, whose IntegrityError the caller
-    maps. A bulk batch (the seeder) skips the per-row work of SQLAlchemy: COPY on PostgreSQL, the
-    driver's executemany on SQLite, each value converted as its column type converts it (checked
-    against the type's own bind processor on the first row of each table). The rows stored are
-    the same; bench/dataset_digest.py compares both paths.
+    maps. A bulk batch (the seeder) skips SQLAlchemy's per-row work: COPY on PostgreSQL, the
+    driver's executemany on SQLite, column by column conversions that give what the column
+    types' bind processors give (checked against them on each batch, else they are used). The
+    rows stored are the same; bench/dataset_digest.py compares both paths.
     """
     import operator
     from datetime import UTC
+    from functools import partial
 
     from sqlalchemy import Date, Uuid
 
@@ -289,32 +290,44 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
     ]
     connection = session.connection()
     dialect = connection.dialect
-    bulk = len(plans) >= 100 and dialect.name in ("postgresql", "sqlite")
-    if not bulk:
+    sqlite = dialect.name == "sqlite"
+    if len(plans) < 100 or dialect.name not in ("postgresql", "sqlite"):
         for model, rows_of in tables:
             rows = [row for plan in plans for row in rows_of(plan)]
             if rows:
                 session.execute(insert(model), rows)
         return
 
-    def utc(value: datetime) -> datetime:
-        if value.tzinfo is UTC:
-            return value
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
-
-    def sqlite_datetime(value: datetime) -> str:  # SQLAlchemy's SQLite storage format
-        return utc(value).isoformat(" ", "microseconds")[:26]
-
-    def fast_converter(column_type: Any) -> Callable[[Any], Any] | None:
-        if isinstance(column_type, UTCDateTime):
-            return sqlite_datetime if dialect.name == "sqlite" else utc
-        if dialect.name == "sqlite" and isinstance(column_type, Uuid):
-            return operator.attrgetter("hex")
-        if dialect.name == "sqlite" and isinstance(column_type, Date):
-            return operator.methodcaller("isoformat")
+    def fast(column_type: Any, present: list[Any]) -> list[Any] | None:
+        """The values converted at C speed, or None when this column has no fast path."""
+        kinds = set(map(type, present))
+        if isinstance(column_type, UTCDateTime) and kinds == {datetime}:
+            if set(map(operator.attrgetter("tzinfo"), present)) != {UTC}:
+                return None  # naive (refused) or another offset (converted): the type's own way
+            if not sqlite:
+                return present  # already what process_bind_param returns
+            isoformat = map(operator.methodcaller("isoformat", " ", "microseconds"), present)
+            return list(map(operator.itemgetter(slice(0, 26)), isoformat))  # SQLite storage format
+        if sqlite and isinstance(column_type, Uuid) and kinds == {uuid.UUID}:
+            return list(map("{:032x}".format, map(operator.attrgetter("int"), present)))
+        if sqlite and isinstance(column_type, Date) and kinds == {date}:
+            return list(map(operator.methodcaller("isoformat"), present))
         return None
+
+    def converted(column_type: Any, values: list[Any]) -> list[Any]:
+        exact = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if exact is None:
+            return values  # SQLAlchemy hands the value to the driver as it is
+        present = list(filter(partial(operator.is_not, None), values))
+        if not present:
+            return values
+        quick = fast(column_type, present)
+        if quick is None or quick[0] != exact(present[0]):
+            return [None if v is None else exact(v) for v in values]
+        if len(present) == len(values):
+            return quick
+        it = iter(quick)
+        return [None if v is None else next(it) for v in values]
 
     quote = dialect.identifier_preparer.quote
     driver = connection.connection.driver_connection
@@ -329,28 +342,17 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
         if set(rows[0]) != set(names):  # a column left to its default: SQLAlchemy fills it
             session.execute(insert(model), rows)
             continue
-        getter = operator.itemgetter(*names)
-        values = [list(getter(row)) for row in rows]
-        for index, column in enumerate(table.columns):
-            exact = column.type.dialect_impl(dialect).bind_processor(dialect)
-            if exact is None:
-                continue  # the driver takes the value as it is, as SQLAlchemy would hand it over
-            convert = fast_converter(column.type) or exact
-            sample = next((v[index] for v in values if v[index] is not None), None)
-            if sample is not None and convert(sample) != exact(sample):
-                convert = exact  # the fast path disagrees with the type: use the type's own
-            for v in values:
-                if v[index] is not None:
-                    v[index] = convert(v[index])
-        columns = ", ".join(quote(name) for name in names)
-        if dialect.name == "postgresql":
-            with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy:
-                for v in values:
-                    copy.write_row(v)
+        columns = [converted(c.type, list(map(operator.itemgetter(c.name), rows))) for c in table.columns]
+        values = list(zip(*columns, strict=True))
+        listed = ", ".join(quote(name) for name in names)
+        if not sqlite:
+            with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({listed}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
         else:
             marks = ", ".join("?" * len(names))
             # Identifiers come from the models, quoted; values are bound.
-            driver.executemany(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", values)  # noqa: S608
+            driver.executemany(f"INSERT INTO {quote(table.name)} ({listed}) VALUES ({marks})", values)  # noqa: S608
 
 
 def open_record(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from opendmp.identity.actor import Actor
 from opendmp.identity.models import Organisation
 from opendmp.kit.ids import new_id
-from opendmp.stats.models import Beneficiary, EntryStatus, RemunerationEntry, RemunerationRule
+from opendmp.stats.models import Beneficiary, EntryStatus, RemunerationRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +94,3 @@ def plan_entries(
             row["rpps"] = actor.rpps
         rows.append(row)
     return rows
-
-
-def assign_held_entry(session: Session, entry_id: uuid.UUID, finess: str, operator: str) -> RemunerationEntry:
-    entry = session.get(RemunerationEntry, entry_id)
-    if entry is None or entry.status != EntryStatus.HELD.value:
-        from opendmp.kit.errors import NotFound
-
-        raise NotFound("no held ledger entry with this id")
-    entry.finess = finess
-    entry.status = EntryStatus.DUE.value
-    entry.assigned_by = operator
-    return entry
