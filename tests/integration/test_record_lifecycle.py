@@ -11,7 +11,7 @@ from opendmp.config import OpeningPolicy
 from opendmp.consent.models import Authorisation
 from opendmp.identity.actor import Actor
 from opendmp.identity.ins import Ins, InsSystem, StrictTraits
-from opendmp.identity.models import InsLookup, Patient
+from opendmp.identity.models import InsLookup, Patient, TraitsLookup
 from opendmp.jobs import run_jobs
 from opendmp.journal.models import JournalEntry
 from opendmp.journal.service import entries_of, verify_all
@@ -27,6 +27,7 @@ from opendmp.record.errors import (
     RecordAlreadyExists,
     RecordClosed,
     RecordNotFound,
+    RecordRefused,
     RetentionNotOver,
     TooManyRepresentatives,
 )
@@ -190,6 +191,18 @@ def test_the_person_may_object_within_the_window_and_the_record_is_then_purged(
         assert session.get(Patient, view.record.id) is None
 
 
+def test_after_an_objection_only_the_person_reopens_a_record(runtime: Runtime, clock: FrozenClock) -> None:
+    ins, traits = f.person()
+    view = f.open_record(runtime, Actor.insurer_feed(), ins, traits)
+    with unit_of_work(runtime.sessions) as session:
+        records.object_to_record(session, Actor.patient(ins), view.record.id, clock.now())
+    run_jobs(runtime.sessions, clock.now(), ["purge"])
+    with pytest.raises(RecordRefused):
+        f.open_record(runtime, Actor.insurer_feed(), ins, traits)
+    again = f.open_record(runtime, Actor.counter_agent("a"), ins, traits)
+    assert again.record.id != view.record.id and again.record.status == RecordStatus.ACTIVE
+
+
 def test_objecting_after_the_window_is_refused(runtime: Runtime, clock: FrozenClock) -> None:
     ins, traits = f.person()
     view = f.open_record(runtime, Actor.insurer_feed(), ins, traits)
@@ -244,7 +257,10 @@ def test_a_deletion_request_is_honoured_by_the_next_purge(runtime: Runtime, cloc
     run_jobs(runtime.sessions, clock.now(), ["purge"])
     assert _status(runtime, view.record.id) == RecordStatus.PURGED
     with runtime.sessions() as session:
-        assert session.execute(select(InsLookup)).first() is None
+        assert session.get(Patient, view.record.id) is None
+        assert session.execute(select(TraitsLookup)).first() is None
+        # Only the INS stays, pointing at the tombstone, so that no automatic opening follows.
+        assert session.execute(select(InsLookup.record_id)).scalar_one() == view.record.id
 
 
 def test_only_an_operator_suspends_and_lifts_a_suspension(runtime: Runtime, clock: FrozenClock) -> None:

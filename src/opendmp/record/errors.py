@@ -13,6 +13,10 @@ class RecordNotFound(NotFound):
     pass
 
 
+class RecordRefused(BusinessRuleViolation):
+    """The person objected to (or deleted) their record: no automatic opening."""
+
+
 class RecordClosed(BusinessRuleViolation):
     pass
 

@@ -35,6 +35,7 @@ from opendmp.record.errors import (
     RecordAlreadyExists,
     RecordClosed,
     RecordNotFound,
+    RecordRefused,
     RetentionNotOver,
     StaleVersion,
     TooManyRepresentatives,
@@ -361,8 +362,9 @@ def open_record(
     """Open a DMP for a person: one per INS, the channel derived from the opener, consent kept
     (or the objection window started under opt-out), the opener in the care team, the ledger fed."""
     access.require(session, actor, Action.RECORD_OPEN, NewRecord(request.ins), now)
-    if repo.record_id_by_ins(session, request.ins) is not None:
-        raise RecordAlreadyExists("this person already has a record", field="patient.identifier")
+    existing = repo.record_id_by_ins(session, request.ins)
+    if existing is not None:
+        _clear_purged_lookup(session, actor, request.ins, existing)
     rules = ledger.load_rules(session)
     known = ledger.known_pharmacies(session, [actor.organisation] if actor.organisation else [])
     plan = plan_opening(actor, request, now, policy=policy, rules=rules, pharmacy_known=actor.organisation in known)
@@ -372,6 +374,19 @@ def open_record(
     except IntegrityError as error:  # a concurrent opening of the same INS won the race
         raise RecordAlreadyExists("this person already has a record", field="patient.identifier") from error
     return _load(session, plan.record["id"])
+
+
+def _clear_purged_lookup(session: Session, actor: Actor, ins: Ins, record_id: uuid.UUID) -> None:
+    """A purged record leaves its INS behind so that the person's refusal holds: the insurer's
+    batch may not open it again; an opening with the person's consent starts a new record."""
+    record = repo.get_record(session, record_id)
+    if record is None or record.status != RecordStatus.PURGED:
+        raise RecordAlreadyExists("this person already has a record", field="patient.identifier")
+    if actor.kind is ActorKind.INSURER_FEED:
+        raise RecordRefused(
+            "the person objected to or deleted their record: only they can open a new one", field="patient.identifier"
+        )
+    session.execute(delete(InsLookup).where(InsLookup.ins_system == ins.system.value, InsLookup.ins_value == ins.value))
 
 
 def _load(session: Session, record_id: uuid.UUID) -> PatientRecord:
@@ -530,8 +545,8 @@ def reopen_record(
 
 def object_to_record(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> PatientRecord:
     """Under opt-out the person may refuse the record during the six weeks after its creation.
-    The record is then purged by the next purge job; its INS stays known so the insurer's batch
-    does not open it again."""
+    The record is then purged by the next purge job; its INS stays known (see
+    _clear_purged_lookup) so that the insurer's batch does not open it again."""
 
     def change(record: Record, _patient: Patient) -> str:
         if record.status != RecordStatus.PENDING_OBJECTION or (
@@ -584,7 +599,8 @@ def purge_record(session: Session, actor: Actor, record_id: uuid.UUID, now: date
         return f"from={status.value}"
 
     _transition(session, actor, record_id, Action.RECORD_PURGE, now, change)
-    for model in (TraitsLookup, InsLookup, LegalRepresentative, Authorisation):
+    # The INS lookup stays (pointing at the tombstone): see _clear_purged_lookup.
+    for model in (TraitsLookup, LegalRepresentative, Authorisation):
         session.execute(delete(model).where(model.record_id == record_id))
     session.execute(delete(Patient).where(Patient.record_id == record_id))
     return record_id
