@@ -433,13 +433,10 @@ def record_open(
 ) -> None:
     """Open a record for a person, on behalf of the opener who collected the consent."""
     from opendmp.identity.actor import Actor
-    from opendmp.identity.ins import Gender, Ins, InsSystem, StrictTraits, validate_birthplace, validate_nir
+    from opendmp.identity.ins import Gender, Ins, StrictTraits, validate_birthplace, validate_nir
     from opendmp.kit.db import unit_of_work
     from opendmp.record import service as records
 
-    systems = {"nir": InsSystem.NIR, "nia": InsSystem.NIA, "test": InsSystem.TEST_NIR, "demo": InsSystem.DEMO_NIR}
-    if system not in systems:
-        raise fail("--system is one of nir, nia, test, demo", 2)
     if sum(bool(x) for x in (rpps, agent, automatic)) != 1:
         raise fail("say who opens: one of --rpps, --agent, --automatic", 2)
     with runtime_scope() as runtime, domain_errors():
@@ -458,7 +455,7 @@ def record_open(
         except ValueError as error:
             raise fail(f"invalid value: {error}", 2) from error
         request = records.OpeningRequest(
-            ins=Ins(systems[system], validate_nir(nir, field="--ins")),
+            ins=Ins(_system(system), validate_nir(nir, field="--ins")),
             traits=StrictTraits(family, given, born, sex, validate_birthplace(birthplace, field="--birthplace")),
             consent_at=consent if consent.tzinfo else consent.replace(tzinfo=UTC),
             consent_method="oral",
@@ -526,6 +523,70 @@ def record_death(record_id: str, died_on: Annotated[str, typer.Option("--date", 
     except ValueError as error:
         raise fail("--date must be YYYY-MM-DD", 2) from error
     _lifecycle(record_id, "death", False, died_on=day)
+
+
+@record_app.command("identity")
+def record_identity(
+    record_id: str,
+    nir: Annotated[str | None, typer.Option("--ins", help="the new NIR (e.g. replacing an NIA)")] = None,
+    system: Annotated[str, typer.Option(help="nir, nia, test or demo")] = "nir",
+    family: Annotated[str | None, typer.Option(help="corrected birth name")] = None,
+    given: Annotated[str | None, typer.Option(help="corrected birth given names")] = None,
+    birth_date: Annotated[str | None, typer.Option(help="corrected birth date YYYY-MM-DD")] = None,
+    gender: Annotated[str | None, typer.Option(help="corrected sex: male or female")] = None,
+    birthplace: Annotated[str | None, typer.Option(help="corrected INSEE birthplace code")] = None,
+    department: Annotated[str | None, typer.Option(help="new department of residence")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Correct a holder's identity (journaled): a NIR replacing an NIA, corrected strict traits."""
+    from opendmp.identity.ins import Gender, Ins, StrictTraits, validate_birthplace, validate_nir
+    from opendmp.kit.db import unit_of_work
+    from opendmp.record import repository
+    from opendmp.record import service as records
+
+    rid = _record_id(record_id)
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        new_ins = Ins(_system(system), validate_nir(nir, field="--ins")) if nir else None
+        traits = None
+        if any(x is not None for x in (family, given, birth_date, gender, birthplace)):
+            current = repository.get_patient(session, rid)
+            if current is None:
+                raise fail("no such record", 4)
+            try:
+                traits = StrictTraits(
+                    family or current.birth_family,
+                    given or current.given_names,
+                    date.fromisoformat(birth_date) if birth_date else current.birth_date,
+                    Gender(gender or current.gender),
+                    validate_birthplace(birthplace, field="--birthplace") if birthplace else current.birthplace_code,
+                )
+            except ValueError as error:
+                raise fail(f"invalid value: {error}", 2) from error
+        change = records.IdentityChange(new_ins=new_ins, traits=traits, residence_department=department)
+        view = records.update_identity(session, operator_actor(), rid, change, runtime.clock.now())
+        _print_record(view, as_json)
+
+
+@record_app.command("merge")
+def record_merge(survivor: str, duplicate: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Merge two records of one person: everything of DUPLICATE moves to SURVIVOR."""
+    from opendmp.kit.db import unit_of_work
+    from opendmp.record import service as records
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        view = records.merge_records(
+            session, operator_actor(), _record_id(survivor), _record_id(duplicate), runtime.clock.now()
+        )
+        _print_record(view, as_json)
+
+
+def _system(name: str) -> Any:
+    from opendmp.identity.ins import InsSystem
+
+    systems = {"nir": InsSystem.NIR, "nia": InsSystem.NIA, "test": InsSystem.TEST_NIR, "demo": InsSystem.DEMO_NIR}
+    if name not in systems:
+        raise fail("--system is one of nir, nia, test, demo", 2)
+    return systems[name]
 
 
 @record_app.command("heir-request")

@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     admin_database_url: str | None = None
     # The application role created by `db upgrade` on PostgreSQL (never a superuser).
     app_db_role: str = "opendmp_app"
-    opening_policy: OpeningPolicy = OpeningPolicy.OPT_IN
+    # Since 2021 the insurer opens records unless the person objects (CSP L1111-14).
+    opening_policy: OpeningPolicy = OpeningPolicy.OPT_OUT
     # Secrets: value in the environment, or a path to a key file; generated in development only.
     master_key: str | None = None
     master_key_file: Path | None = None

@@ -196,3 +196,19 @@ def test_heirs_requests_are_recorded_after_a_death(cli: Any, runtime: Runtime) -
     assert cli("record", "death", rid, "--date", "2026-05-30").exit_code == 0
     result = cli("record", "heir-request", rid, "--name", "Jean Martin", "--relationship", "child")
     assert result.exit_code == 0 and len(result.stdout.strip()) == 36
+
+
+def test_an_operator_replaces_an_nia_by_a_nir_and_merges_duplicates(cli: Any, runtime: Runtime) -> None:
+    from opendmp.identity.ins import InsSystem
+
+    nia, traits = f.person(system=InsSystem.NIA, order=700)
+    first = f.open_record(runtime, Actor.counter_agent("a"), nia, traits)
+    other_nia, _ = f.person(system=InsSystem.NIA, order=701)
+    second = f.open_record(runtime, Actor.counter_agent("a"), other_nia, traits)
+    updated = cli("record", "identity", str(first.record.id), "--ins", nia.value, "--system", "nir")
+    assert updated.exit_code == 0, updated.stderr
+    assert cli("record", "identity", str(first.record.id), "--birth-date", "1999-01-01").exit_code == 2  # vs NIR
+    merged = cli("record", "merge", str(first.record.id), str(second.record.id))
+    assert merged.exit_code == 0, merged.stderr
+    with runtime.sessions() as session:
+        assert session.get(Record, second.record.id).status == "merged"  # type: ignore[union-attr]

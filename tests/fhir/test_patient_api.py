@@ -306,3 +306,65 @@ def test_the_home_page_answers_in_french_by_default_and_english_on_request(clien
 def test_ids_in_urls_are_random_uuids(client: TestClient[Any], runtime: Runtime) -> None:
     response = open_via_api(client, runtime, *a_person())
     assert parse_id(response.json()["id"]) is not None
+
+
+def test_a_minor_is_opened_with_a_legal_representative_shown_as_a_contact(
+    client: TestClient[Any], runtime: Runtime
+) -> None:
+    child, traits = a_person(born=date(2016, 4, 2))
+    parent, _ = a_person(born=date(1985, 1, 1))
+    body = open_parameters(child, traits, channel="insurer-counter")
+    body["parameter"].append(
+        {
+            "name": "representative",
+            "resource": {
+                "resourceType": "RelatedPerson",
+                "identifier": [{"system": parent.system.uri, "value": parent.value}],
+                "name": [{"family": "BERNARD", "given": ["PAUL"]}],
+            },
+        }
+    )
+    response = client.post(
+        "/fhir/Patient/$open", json=body, headers={**FHIR, **bearer(runtime, Actor.counter_agent("agent"))}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["contact"][0]["name"]["family"] == "BERNARD"
+    record_id = response.json()["id"]
+    assert client.get(f"/fhir/Patient/{record_id}", headers=bearer(runtime, Actor.patient(parent))).status_code == 200
+
+
+def test_a_person_opens_their_own_record_online_without_a_consent_date(
+    client: TestClient[Any], runtime: Runtime
+) -> None:
+    ins, traits = a_person()
+    response = client.post(
+        "/fhir/Patient/$open",
+        json=open_parameters(ins, traits, channel=None, consent=None),
+        headers={**FHIR, **bearer(runtime, Actor.patient(ins))},
+    )
+    assert response.status_code == 201
+    status = {e["url"]: e for e in response.json()["extension"][0]["extension"]}
+    assert status["channel"]["valueCode"] == "patient-online"
+
+
+def test_the_insurers_batch_opens_under_opt_out_with_an_objection_deadline(
+    client: TestClient[Any], runtime: Runtime
+) -> None:
+    response = client.post(
+        "/fhir/Patient/$open",
+        json=open_parameters(*a_person(), channel="automatic", consent=None),
+        headers={**FHIR, **bearer(runtime, Actor.insurer_feed())},
+    )
+    assert response.status_code == 201
+    status = {e["url"]: e for e in response.json()["extension"][0]["extension"]}
+    assert status["status"]["valueCode"] == "pending-objection" and "objectionDeadline" in status
+    # The insurer feeds the record but cannot read it.
+    outcome(client.get(f"/fhir/Patient/{response.json()['id']}", headers=bearer(runtime, Actor.insurer_feed())), 404)
+
+
+def test_the_journal_records_the_source_address_of_api_calls(client: TestClient[Any], runtime: Runtime) -> None:
+    response = open_via_api(client, runtime, *a_person())
+    with runtime.sessions() as session:
+        entry = entries_of(session, parse_id(response.json()["id"]))[0]
+    assert entry.source_address == "testclient"  # the client address the test transport reports
+    assert (entry.action, entry.actor_kind, entry.actor_id) == ("record:open", "professional", DOCTOR.id)
