@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,12 +50,6 @@ EXIT_CODES = {
     ErrorKind.PRECONDITION: 5,
     ErrorKind.BUSINESS_RULE: 6,
 }
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -703,8 +696,4 @@ def seed(
 
 
 def main() -> None:
-    try:
-        app()
-    except CliError as error:
-        err.print(f"[bold red]error:[/] {error}")
-        sys.exit(error.code)
+    app()

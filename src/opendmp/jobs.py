@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Date, cast, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from opendmp.identity.actor import Actor
@@ -61,7 +61,7 @@ def _adults_with_representatives(session: Session, now: datetime) -> list[uuid.U
             select(LegalRepresentative.record_id)
             .distinct()
             .join(Patient, Patient.record_id == LegalRepresentative.record_id)
-            .where(LegalRepresentative.ended_at.is_(None), cast(Patient.birth_date, Date) <= born_before)
+            .where(LegalRepresentative.ended_at.is_(None), Patient.birth_date <= born_before)
         ).scalars()
     )
 

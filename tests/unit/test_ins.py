@@ -94,7 +94,7 @@ NIR = with_key("2800575056123")
 
 
 def test_traits_that_agree_with_the_nir_are_accepted() -> None:
-    check_traits_against_nir(NIR, traits(), InsSystem.NIR)
+    check_traits_against_nir(NIR, traits())
 
 
 @pytest.mark.parametrize(
@@ -108,23 +108,21 @@ def test_traits_that_agree_with_the_nir_are_accepted() -> None:
 )
 def test_traits_that_contradict_the_nir_are_refused_naming_the_trait(change: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        check_traits_against_nir(NIR, traits(**change), InsSystem.NIR)
+        check_traits_against_nir(NIR, traits(**change))
     assert refused.value.field == field
 
 
 def test_months_20_and_above_mean_an_unknown_birth_month() -> None:
-    check_traits_against_nir(with_key("2803075056123"), traits(birth_date=date(1980, 11, 2)), InsSystem.NIR)
+    check_traits_against_nir(with_key("2803075056123"), traits(birth_date=date(1980, 11, 2)))
 
 
 def test_people_born_abroad_have_99_and_the_country_code() -> None:
-    check_traits_against_nir(with_key("2800599350123"), traits(birthplace_code="99350"), InsSystem.NIR)
+    check_traits_against_nir(with_key("2800599350123"), traits(birthplace_code="99350"))
 
 
 def test_people_born_in_corsica_before_1976_keep_department_20() -> None:
-    check_traits_against_nir(
-        with_key("2700520004123"), traits(birth_date=date(1970, 5, 1), birthplace_code="2A004"), InsSystem.NIR
-    )
+    check_traits_against_nir(with_key("2700520004123"), traits(birth_date=date(1970, 5, 1), birthplace_code="2A004"))
 
 
 def test_overseas_birthplaces_use_three_digit_departments() -> None:
-    check_traits_against_nir(with_key("2800597411123"), traits(birthplace_code="97411"), InsSystem.NIR)
+    check_traits_against_nir(with_key("2800597411123"), traits(birthplace_code="97411"))

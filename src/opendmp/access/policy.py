@@ -12,7 +12,7 @@ these rules (habilitation matrix, consents, emergency access) here, not elsewher
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -66,7 +66,6 @@ class NewRecord:
     """The target of an opening: the person's INS (no record exists yet)."""
 
     ins: Ins
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 Target = RecordFacts | NewRecord | None

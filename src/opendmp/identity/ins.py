@@ -112,7 +112,7 @@ def validate_birthplace(code: str, *, field: str = "birthPlace") -> str:
     return code
 
 
-def check_traits_against_nir(nir: str, traits: StrictTraits, system: InsSystem) -> None:
+def check_traits_against_nir(nir: str, traits: StrictTraits) -> None:
     """The NIR encodes sex, birth year and month and birthplace: they must agree with the traits."""
     sex_digit = nir[0]
     expected = Gender.MALE if sex_digit in "137" else Gender.FEMALE

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -32,6 +31,3 @@ class FrozenClock:
 
     def set(self, at: datetime) -> None:
         self._at = at
-
-
-ClockFactory = Callable[[], Clock]

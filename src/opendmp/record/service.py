@@ -145,7 +145,7 @@ def plan_opening(
             field="channel",
         )
     traits = request.traits.normalised()
-    check_traits_against_nir(request.ins.value, traits, request.ins.system)
+    check_traits_against_nir(request.ins.value, traits)
     if traits.birth_date > now.date():
         raise InvalidInput("the birth date is in the future", field="birthDate")
     if request.residence_department is not None and not geography.is_department(request.residence_department):
@@ -735,7 +735,7 @@ def update_identity(
                 patient.birthplace_code,
             )
         ).normalised()
-        check_traits_against_nir(ins.value, traits, ins.system)
+        check_traits_against_nir(ins.value, traits)
         what: list[str] = []
         if change_in.new_ins is not None and (ins.system.value, ins.value) != (patient.ins_system, patient.ins_value):
             owner = repo.record_id_by_ins(session, ins)

@@ -36,13 +36,6 @@ class Rule:
         )
 
 
-# The defaults written by the first migration (and restored by `seed` on an empty table).
-DEFAULT_RULES: tuple[tuple[str, str, int, date], ...] = (
-    ("pharmacy", Beneficiary.PHARMACY.value, 100, date(2018, 1, 1)),
-    ("nurse", Beneficiary.NURSE.value, 100, date(2020, 1, 1)),
-)
-
-
 def load_rules(session: Session) -> list[Rule]:
     return [
         Rule(r.id, r.channel, r.beneficiary, r.amount_cents, r.effective_from, r.effective_until)
