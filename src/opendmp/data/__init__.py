@@ -1,0 +1,1 @@
+"""Packaged national reference data (ANS terminologies)."""

@@ -1,0 +1,1 @@
+"""Documents: metadata, versions, visibility, content storage and encryption."""
