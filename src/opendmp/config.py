@@ -37,8 +37,17 @@ class Settings(BaseSettings):
     # Secrets: value in the environment, or a path to a key file; generated in development only.
     master_key: str | None = None
     master_key_file: Path | None = None
+    # Older master keys, kept only to unwrap data keys until rotation re-wraps them (comma-separated base64).
+    previous_master_keys: str | None = None
     journal_signing_key_file: Path | None = None
     token_signing_key_file: Path | None = None
+    # Content storage: the key store is a database of its own (default a SQLite file under data_dir/keystore);
+    # blobs go to a folder (file:///path, default data_dir/blobs) or an S3-compatible bucket (s3://bucket/prefix).
+    keystore_url: str | None = None
+    blob_url: str | None = None
+    s3_endpoint_url: str | None = None
+    # Documents larger than this are refused (413 on the API).
+    max_document_bytes: int = 20 * 1024 * 1024
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     log_json: bool = True

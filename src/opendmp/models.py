@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from opendmp.consent import models as consent_models
+from opendmp.document import models as document_models
 from opendmp.identity import models as identity_models
 from opendmp.journal import models as journal_models
 from opendmp.kit.base import Base
@@ -11,4 +12,12 @@ from opendmp.stats import models as stats_models
 
 metadata = Base.metadata
 
-__all__ = ["consent_models", "identity_models", "journal_models", "metadata", "record_models", "stats_models"]
+__all__ = [
+    "consent_models",
+    "document_models",
+    "identity_models",
+    "journal_models",
+    "metadata",
+    "record_models",
+    "stats_models",
+]

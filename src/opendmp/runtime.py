@@ -10,9 +10,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from opendmp.auth.tokens import TokenVerifier
 from opendmp.config import Settings
+from opendmp.document.blobstore import make_blob_store
+from opendmp.document.keystore import make_key_store
+from opendmp.document.vault import Vault
 from opendmp.kit.clock import Clock, SystemClock
 from opendmp.kit.db import make_engine, make_session_factory
-from opendmp.kit.keys import Keys, load_keys
+from opendmp.kit.keys import Keys, load_keyring, load_keys
 
 
 @dataclass
@@ -22,21 +25,25 @@ class Runtime:
     sessions: sessionmaker[Session]
     keys: Keys
     verifier: TokenVerifier
+    vault: Vault
     clock: Clock = field(default_factory=SystemClock)
 
     def close(self) -> None:
         self.engine.dispose()
+        self.vault.keys.close()
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None, *, pool_size: int = 10) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keys = load_keys(settings)
     engine = make_engine(settings.resolved_database_url, pool_size=pool_size)
+    clock = clock or SystemClock()
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
         keys=keys,
         verifier=TokenVerifier(keys, dev_mode=settings.dev_mode),
-        clock=clock or SystemClock(),
+        vault=Vault(make_key_store(settings, load_keyring(settings), clock), make_blob_store(settings)),
+        clock=clock,
     )

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import ColumnElement, exists, false
+
 from opendmp.identity.actor import Actor, ActorKind
 from opendmp.identity.ins import Ins
 
@@ -36,6 +38,10 @@ class Action(StrEnum):
     RECORD_MANAGE_REPRESENTATIVES = "record:manage-representatives"
     RECORD_HEIR_REQUEST = "record:heir-request"
     RECORD_ACTIVATE = "record:activate"  # end of the objection window
+    DOCUMENT_CREATE = "document:create"
+    DOCUMENT_READ = "document:read"
+    DOCUMENT_UPDATE = "document:update"  # visibility, masking, archiving
+    DOCUMENT_DELETE = "document:delete"
     IDENTITY_UPDATE = "identity:update"
     IDENTITY_MERGE = "identity:merge"
     DIRECTORY_ADMIN = "directory:admin"
@@ -68,7 +74,33 @@ class NewRecord:
     ins: Ins
 
 
-Target = RecordFacts | NewRecord | None
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    """The target of a submission: the record and the document's type code."""
+
+    record: RecordFacts
+    type_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFacts:
+    """What the policy needs to know about one document (one version)."""
+
+    document_id: uuid.UUID
+    record: RecordFacts
+    type_code: str
+    authors: frozenset[str]  # RPPS of the professionals named as authors
+    submitted_by: str  # the submitting actor's id (RPPS, INS value, client id)
+    masked_from_professionals: bool = False  # MASQUE_PS
+    invisible_to_patient: bool = False  # INVISIBLE_PATIENT
+    invisible_to_representatives: bool = False  # INVISIBLE_REPRESENTANTS_LEGAUX
+
+
+Target = RecordFacts | NewRecord | NewDocument | DocumentFacts | None
+
+# Types a patient may file in their own record (expression libre and deposited documents).
+PATIENT_TYPE_PREFIXES = ("EXPPAT_", "DOCPAT")
+REIMBURSEMENT_TYPE = "REMB"
 
 _PATIENT_ACTIONS = frozenset(
     {
@@ -115,8 +147,13 @@ _LOOKERS = frozenset({ActorKind.PROFESSIONAL, ActorKind.SOFTWARE, ActorKind.COUN
 def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decision:
     """May `actor` do `action` on `target` at `now`? Pure; the first matching rule answers."""
     rpps = actor.rpps
-    if isinstance(target, RecordFacts) and rpps is not None and rpps in target.blocked:
+    record = target.record if isinstance(target, NewDocument | DocumentFacts) else target
+    if isinstance(record, RecordFacts) and rpps is not None and rpps in record.blocked:
         return Decision(False, "blocked")  # the block wins over everything else
+    if isinstance(target, NewDocument):
+        return _decide_submission(actor, target)
+    if isinstance(target, DocumentFacts):
+        return _decide_document(actor, action, target)
 
     if action is Action.RECORD_OPEN:
         if actor.kind not in _OPENERS:
@@ -153,3 +190,84 @@ def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decis
         return Decision(True, "lookup", via=via)
 
     return Decision(False, "no-rule")
+
+
+def _relation(actor: Actor, record: RecordFacts) -> str | None:
+    """How a person relates to a record: "holder", "representative" or None."""
+    if actor.kind is not ActorKind.PATIENT or actor.ins is None:
+        return None
+    if actor.ins == record.holder:
+        return "holder"
+    if actor.ins in record.representatives:
+        return "representative"
+    return None
+
+
+def _decide_submission(actor: Actor, target: NewDocument) -> Decision:
+    is_reimbursement = target.type_code == REIMBURSEMENT_TYPE
+    if actor.kind is ActorKind.INSURER_FEED:
+        # The insurer feeds the reimbursement history, nothing else.
+        return Decision(
+            is_reimbursement,
+            "insurer-feed" if is_reimbursement else "insurer-feeds-reimbursements-only",
+            via="insurer-feed" if is_reimbursement else None,
+        )
+    if is_reimbursement:
+        return Decision(False, "reimbursements-only-from-the-insurer")
+    relation = _relation(actor, target.record)
+    if relation is not None:
+        if target.type_code.startswith(PATIENT_TYPE_PREFIXES):
+            return Decision(True, f"{relation}-document", via=relation)
+        return Decision(False, "patients-file-their-own-documents-only")
+    if actor.kind in (ActorKind.PROFESSIONAL, ActorKind.SOFTWARE) and actor.rpps is not None:
+        # The DMP's feeding profile; the access issue narrows it to the care team.
+        return Decision(True, "professional-feeding", via="feeding")
+    return Decision(False, "no-rule")
+
+
+def _is_author(actor: Actor, target: DocumentFacts) -> bool:
+    return actor.id == target.submitted_by or (actor.rpps is not None and actor.rpps in target.authors)
+
+
+def _decide_document(actor: Actor, action: Action, target: DocumentFacts) -> Decision:
+    relation = _relation(actor, target.record)
+    if relation is not None:
+        hidden = target.invisible_to_patient or (relation == "representative" and target.invisible_to_representatives)
+        if hidden:
+            return Decision(False, "invisible-to-" + relation)
+        if action in (Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE):
+            return Decision(True, relation, via=relation)
+        if action is Action.DOCUMENT_DELETE and target.submitted_by == actor.id:
+            return Decision(True, f"{relation}-own-document", via=relation)
+        return Decision(False, "no-rule")
+    # Authors always read (and manage) what they wrote; the access issue adds the others. The
+    # insurer is never an author here: it feeds the record but cannot read it.
+    if (
+        actor.kind in (ActorKind.PROFESSIONAL, ActorKind.SOFTWARE)
+        and _is_author(actor, target)
+        and action in (Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE)
+    ):
+        return Decision(True, "author", via="author")
+    return Decision(False, "no-rule")
+
+
+def readable_by(actor: Actor, record: RecordFacts, now: datetime) -> ColumnElement[bool]:
+    """The documents of `record` that `actor` may read, as a SQL condition on `document`:
+    the same rules as `decide(actor, DOCUMENT_READ, …)`, so lists, pages and totals agree."""
+    from opendmp.document.models import Document, DocumentAuthor
+
+    rpps = actor.rpps
+    if rpps is not None and rpps in record.blocked:
+        return false()
+    relation = _relation(actor, record)
+    if relation == "holder":
+        return ~Document.invisible_to_patient
+    if relation == "representative":
+        return ~Document.invisible_to_patient & ~Document.invisible_to_representatives
+    if actor.kind in (ActorKind.PROFESSIONAL, ActorKind.SOFTWARE):
+        authored = Document.submitted_by == actor.id
+        if rpps is None:
+            return authored
+        named = exists().where(DocumentAuthor.document_id == Document.id, DocumentAuthor.rpps == rpps)
+        return authored | named
+    return false()

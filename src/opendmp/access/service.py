@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from opendmp.access.policy import Action, Decision, RecordFacts, Target, decide
+from opendmp.access.policy import Action, Decision, DocumentFacts, NewDocument, RecordFacts, Target, decide
 from opendmp.identity.actor import Actor
 from opendmp.journal import service as journal
 from opendmp.kit.errors import AccessDenied, HiddenFromActor
@@ -18,14 +18,19 @@ def require(session: Session, actor: Actor, action: Action, target: Target, now:
     decision = decide(actor, action, target, now)
     if decision.allowed:
         return decision
-    record_id = target.record_id if isinstance(target, RecordFacts) else None
+    record = target.record if isinstance(target, NewDocument | DocumentFacts) else target
+    record_id = record.record_id if isinstance(record, RecordFacts) else None
     journal.append(
         session,
         actor,
         journal.Event(
             action=action.value,
-            target_type="record" if record_id else "platform",
-            target_id=str(record_id) if record_id else None,
+            target_type="document" if isinstance(target, DocumentFacts) else "record" if record_id else "platform",
+            target_id=str(target.document_id)
+            if isinstance(target, DocumentFacts)
+            else str(record_id)
+            if record_id
+            else None,
             outcome=journal.Outcome.DENIED,
             reason=decision.reason,
         ),
@@ -34,4 +39,6 @@ def require(session: Session, actor: Actor, action: Action, target: Target, now:
     )
     if isinstance(target, RecordFacts) and not decide(actor, Action.RECORD_LOOKUP, target, now).allowed:
         raise HiddenFromActor("no such record")
+    if isinstance(target, DocumentFacts) and not decide(actor, Action.DOCUMENT_READ, target, now).allowed:
+        raise HiddenFromActor("no such document")  # a refused read answers exactly like a missing one
     raise AccessDenied(f"not permitted: {action.value} ({decision.reason})")

@@ -1,1 +1,1 @@
-"""Documents: metadata, versions, visibility, content storage and encryption."""
+"""Documents of a record: metadata, encrypted content, keys and blobs."""

@@ -9,7 +9,8 @@ import base64
 import contextlib
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -28,6 +29,30 @@ class Keys:
     master_key_id: str
     journal_signing_key: Ed25519PrivateKey
     token_signing_key: Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The master keys this process can use: the current one wraps new data keys; every known one
+    (current and previous, by key id) unwraps, so rotation can re-wrap while the service runs."""
+
+    current_key: bytes
+    current_id: str
+    keys: Mapping[str, bytes] = field(default_factory=dict)  # key id -> key, the current one included
+
+    @classmethod
+    def of(cls, current: bytes, previous: tuple[bytes, ...] = ()) -> Keyring:
+        for key in (current, *previous):
+            if len(key) != 32:
+                raise MissingKey("a master key must be 32 bytes (base64)")
+        known = {master_key_id(key): key for key in previous}
+        known[master_key_id(current)] = current
+        return cls(current_key=current, current_id=master_key_id(current), keys=known)
+
+
+def master_key_id(master: bytes) -> str:
+    """Names a master key without revealing it (rotation keeps old ids readable)."""
+    return hashlib.sha256(b"opendmp-master-key-id" + master).hexdigest()[:16]
 
 
 def _write_secret(path: Path, data: bytes) -> None:
@@ -78,8 +103,7 @@ def load_keys(settings: Settings) -> Keys:
     master = _master_key(settings, generate)
     return Keys(
         master_key=master,
-        # The key id names the master key without revealing it (rotation keeps old ids readable).
-        master_key_id=hashlib.sha256(b"opendmp-master-key-id" + master).hexdigest()[:16],
+        master_key_id=master_key_id(master),
         journal_signing_key=_ed25519(
             settings.journal_signing_key_file,
             settings.keys_dir / "journal-signing.pem",
@@ -90,3 +114,12 @@ def load_keys(settings: Settings) -> Keys:
             settings.token_signing_key_file, settings.keys_dir / "token-signing.pem", generate, "token signing key"
         ),
     )
+
+
+def load_keyring(settings: Settings) -> Keyring:
+    """The current master key (environment or key file) and OPENDMP_PREVIOUS_MASTER_KEYS."""
+    current = _master_key(settings, not settings.is_production)
+    previous = tuple(
+        base64.b64decode(part.strip()) for part in (settings.previous_master_keys or "").split(",") if part.strip()
+    )
+    return Keyring.of(current, previous)

@@ -274,7 +274,7 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
     from datetime import UTC
     from functools import partial
 
-    from sqlalchemy import Date, Uuid
+    from sqlalchemy import BigInteger, Date, DateTime, Integer, String, TypeDecorator, Uuid
 
     from opendmp.kit.base import UTCDateTime
 
@@ -330,6 +330,22 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
         it = iter(quick)
         return [None if v is None else next(it) for v in values]
 
+    def binary_type(column_type: Any) -> str | None:
+        """The PostgreSQL type of a column for binary COPY (None: copy the table as text)."""
+        impl = column_type.impl if isinstance(column_type, TypeDecorator) else column_type
+        for kind, name in pg_types:
+            if isinstance(impl, kind):
+                return name if kind is not DateTime or impl.timezone else "timestamp"
+        return None
+
+    pg_types: list[tuple[type[Any], str]] = [
+        (Uuid, "uuid"),
+        (String, "varchar"),
+        (BigInteger, "int8"),
+        (Integer, "int4"),
+        (DateTime, "timestamptz"),
+        (Date, "date"),
+    ]
     quote = dialect.identifier_preparer.quote
     driver = connection.connection.driver_connection
     if driver is None:
@@ -346,14 +362,19 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
         columns = [converted(c.type, list(map(operator.itemgetter(c.name), rows))) for c in table.columns]
         values = list(zip(*columns, strict=True))
         listed = ", ".join(quote(name) for name in names)
-        if not sqlite:
-            with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({listed}) FROM STDIN") as copy:
-                for row in values:
-                    copy.write_row(row)
-        else:
+        if sqlite:
             marks = ", ".join("?" * len(names))
             # Identifiers come from the models, quoted; values are bound.
             driver.executemany(f"INSERT INTO {quote(table.name)} ({listed}) VALUES ({marks})", values)  # noqa: S608
+            continue
+        types = [binary_type(c.type) for c in table.columns]
+        binary = None not in types
+        statement = f"COPY {quote(table.name)} ({listed}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            if binary:
+                copy.set_types(types)
+            for row in values:
+                copy.write_row(row)
 
 
 def open_record(

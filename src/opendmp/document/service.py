@@ -1,0 +1,510 @@
+"""Use cases of documents: submit (one or a whole ITI-65 submission set), read, find, read the
+content, replace, mask or archive, delete. Each: load, ask the policy, check the rule, change,
+journal. Content is encrypted and fsynced by the vault before the metadata is flushed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists
+from sqlalchemy.orm import Session
+
+from opendmp.access import service as access
+from opendmp.access.policy import Action, DocumentFacts, NewDocument, RecordFacts, readable_by
+from opendmp.document import codes
+from opendmp.document import repository as repo
+from opendmp.document.cda import CdaHeader, read_header
+from opendmp.document.content import CDA_TYPES, FHIR_BUNDLE_TYPES, check_content, check_fhir_bundle
+from opendmp.document.errors import (
+    ContentMismatch,
+    DocumentNotFound,
+    DuplicateDocument,
+    MetadataConflict,
+    VersionConflict,
+)
+from opendmp.document.models import (
+    AuthorKind,
+    Document,
+    DocumentAuthor,
+    DocumentLookup,
+    DocumentStatus,
+    SubmissionSet,
+)
+from opendmp.document.vault import StoredBlob, Vault
+from opendmp.fhir.document import (
+    INVISIBLE_PATIENT,
+    INVISIBLE_REPRESENTANTS_LEGAUX,
+    MASQUE_PS,
+    AuthorIn,
+    DocumentIn,
+)
+from opendmp.identity.actor import Actor, ActorKind
+from opendmp.journal import service as journal
+from opendmp.kit.errors import InvalidInput
+from opendmp.kit.ids import new_id
+from opendmp.record import repository as records_repo
+from opendmp.record.errors import RecordClosed, RecordNotFound
+from opendmp.record.models import Record, RecordStatus
+
+WRITABLE_STATUSES = (RecordStatus.ACTIVE, RecordStatus.PENDING_OBJECTION)
+
+
+@dataclass(slots=True)
+class StoredDocument:
+    document: Document
+    authors: list[DocumentAuthor]
+    created: bool = True  # False when an identical submission was replayed
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionSetIn:
+    unique_id: str
+    source_id: str | None = None
+
+
+def _record_and_facts(session: Session, record_id: uuid.UUID, now: datetime) -> tuple[Record, RecordFacts]:
+    record = records_repo.get_record(session, record_id)
+    patient = records_repo.get_patient(session, record_id) if record else None
+    if record is None or patient is None or record.status in (RecordStatus.PURGED, RecordStatus.MERGED):
+        raise RecordNotFound("no such patient", field="DocumentReference.subject")
+    return record, records_repo.load_facts(session, record, patient, now)
+
+
+def resolve_record(session: Session, item: DocumentIn) -> uuid.UUID:
+    if item.subject.record_id is not None:
+        return item.subject.record_id
+    assert item.subject.ins is not None
+    record_id = records_repo.record_id_by_ins(session, item.subject.ins)
+    if record_id is None:
+        raise RecordNotFound("no record for this INS", field="DocumentReference.subject")
+    return record_id
+
+
+def facts_of(session: Session, document: Document, record: RecordFacts) -> DocumentFacts:
+    authors = repo.authors_of(session, [document.id])[document.id]
+    return DocumentFacts(
+        document_id=document.id,
+        record=record,
+        type_code=document.type_code,
+        authors=frozenset(a.rpps for a in authors if a.rpps),
+        submitted_by=document.submitted_by,
+        masked_from_professionals=document.masked_from_professionals,
+        invisible_to_patient=document.invisible_to_patient,
+        invisible_to_representatives=document.invisible_to_representatives,
+    )
+
+
+def _apply_cda(item: DocumentIn, header: CdaHeader, holder: Any) -> list[str]:
+    """Fill missing metadata from the CDA header; refuse contradictions on patient or type."""
+    if header.patient_ins is not None and header.patient_ins != holder:
+        raise MetadataConflict("the CDA's patient is not the record's holder", field="cda.recordTarget")
+    if item.type_code is not None and header.type_code is not None and (item.type_code != header.type_code):
+        raise MetadataConflict(
+            f"the type code {item.type_code} contradicts the CDA's {header.type_code}", field="DocumentReference.type"
+        )
+    notes = []
+    if item.type_code is None and header.type_code is not None:
+        item.type_code, item.type_system = header.type_code, header.type_code_system
+        notes.append("type")
+    item.title = item.title or header.title
+    item.created_at = item.created_at or header.effective_time
+    item.service_start = item.service_start or header.service_start
+    item.service_stop = item.service_stop or header.service_stop
+    item.language = item.language or header.language_code
+    item.legal_authenticator = item.legal_authenticator or (
+        header.legal_authenticator_national_id[1:]
+        if header.legal_authenticator_national_id and header.legal_authenticator_national_id.startswith("8")
+        else None
+    )
+    if not item.authors and header.authors:
+        item.authors = tuple(
+            AuthorIn(
+                AuthorKind.PROFESSIONAL if a.rpps else AuthorKind.ORGANISATION,
+                rpps=a.rpps,
+                finess=a.organisation_finess,
+                display=" ".join(x for x in (a.given, a.family) if x) or None,
+            )
+            for a in header.authors
+        )
+    return notes
+
+
+def submit_document(
+    session: Session,
+    actor: Actor,
+    item: DocumentIn,
+    content: bytes,
+    now: datetime,
+    vault: Vault,
+    *,
+    submission_set_id: uuid.UUID | None = None,
+    max_size: int,
+) -> StoredDocument:
+    """File one document in a record. Idempotent on the producer's unique id."""
+    record_id = resolve_record(session, item)
+    record, facts = _record_and_facts(session, record_id, now)
+    if len(content) > max_size:
+        from opendmp.document.errors import ContentTooLarge
+
+        raise ContentTooLarge(f"the document exceeds {max_size} bytes", field="attachment")
+    if item.size is not None and item.size != len(content):
+        raise ContentMismatch("attachment.size does not match the content", field="attachment.size")
+    mime = item.mime_type
+    if mime is None:
+        raise InvalidInput("attachment.contentType is required", field="attachment.contentType")
+    check_content(mime, content[:4096])
+    header = None
+    if mime in CDA_TYPES:
+        header = read_header(content)
+        if header.set_id and item.replaces is None:
+            previous = repo.by_set_id(session, record_id, str(header.set_id))
+            if (
+                previous is not None
+                and header.version_number is not None
+                and header.version_number > (previous.version)
+            ):
+                item.replaces = previous.id  # a newer version of the same CDA: an XDS RPLC
+        _apply_cda(item, header, facts.holder)
+    elif mime in FHIR_BUNDLE_TYPES:
+        check_fhir_bundle(content)
+    if item.type_code is None:
+        raise InvalidInput("the document type is required", field="DocumentReference.type")
+    doc_type = codes.document_type(item.type_system or "", item.type_code, field="DocumentReference.type")
+    if item.category_code is not None and item.category_code != doc_type.class_code:
+        raise InvalidInput(
+            f"category {item.category_code} is not the class of type {doc_type.code} ({doc_type.class_code})",
+            field="DocumentReference.category",
+        )
+    access.require(session, actor, Action.DOCUMENT_CREATE, NewDocument(facts, doc_type.code), now)
+    if record.status not in WRITABLE_STATUSES:
+        raise RecordClosed(
+            f"the record is {record.status}: no document can be added", field="DocumentReference.subject"
+        )
+
+    import hashlib
+
+    sha256 = hashlib.sha256(content).hexdigest()
+    unique_id = item.unique_id or f"2.25.{uuid.uuid4().int}"  # an OID built from a UUID (ITU-T X.667)
+    existing = repo.by_unique_id(session, unique_id)
+    if existing is not None:
+        if existing.sha256 == sha256 and existing.record_id == record_id:
+            return StoredDocument(existing, repo.authors_of(session, [existing.id])[existing.id], created=False)
+        raise DuplicateDocument("another document already has this unique id", field="masterIdentifier")
+    if item.sha1 is not None and item.sha1 != hashlib.sha1(content).digest():  # noqa: S324 - FHIR R4 defines SHA-1
+        raise ContentMismatch("attachment.hash (SHA-1) does not match the content", field="attachment.hash")
+
+    logical_id, version, replaced = new_id(), 1, None
+    if item.replaces is not None:
+        replaced = repo.get(session, item.replaces, for_update=True)
+        if replaced is None or replaced.record_id != record_id:
+            raise DocumentNotFound("the document to replace does not exist in this record", field="relatesTo")
+        access.require(session, actor, Action.DOCUMENT_UPDATE, facts_of(session, replaced, facts), now)
+        if replaced.status != DocumentStatus.CURRENT:
+            raise VersionConflict("only the current version of a document can be replaced", field="relatesTo")
+        logical_id, version = replaced.logical_id, replaced.version + 1
+
+    document_id = new_id()
+    stored: StoredBlob = vault.store(record_id, document_id, version, [content])
+    document = Document(
+        id=document_id,
+        record_id=record_id,
+        logical_id=logical_id,
+        version=version,
+        meta_version=1,
+        unique_id=unique_id,
+        set_id=str(header.set_id) if header and header.set_id else None,
+        status=DocumentStatus.CURRENT.value,
+        archived=False,
+        title=(item.title or doc_type.display_fr)[:500],
+        type_code=doc_type.code,
+        type_system=doc_type.system_oid,
+        class_code=doc_type.class_code,
+        format_code=item.format_code,
+        mime_type=mime,
+        size=stored.size,
+        sha256=stored.sha256,
+        sha1=stored.sha1,
+        created_at=item.created_at,
+        service_start=item.service_start,
+        service_stop=item.service_stop,
+        confidentiality=item.confidentiality or "N",
+        language=item.language,
+        masked_from_professionals=MASQUE_PS in item.visibility,
+        invisible_to_patient=INVISIBLE_PATIENT in item.visibility,
+        invisible_to_representatives=INVISIBLE_REPRESENTANTS_LEGAUX in item.visibility,
+        legal_authenticator=item.legal_authenticator,
+        submitted_at=now,
+        submitted_by_kind=actor.kind.value,
+        submitted_by=actor.id,
+        submitted_by_organisation=actor.organisation,
+        submission_set_id=submission_set_id,
+        replaces_id=replaced.id if replaced else None,
+        blob_key=stored.key,
+        updated_at=now,
+    )
+    session.add(document)
+    authors = [
+        DocumentAuthor(
+            record_id=record_id,
+            document_id=document_id,
+            kind=a.kind.value,
+            rpps=a.rpps,
+            finess=a.finess,
+            display=a.display,
+        )
+        for a in item.authors or _default_authors(actor)
+    ]
+    session.add_all(authors)
+    session.add(DocumentLookup(unique_id=unique_id, record_id=record_id, document_id=document_id))
+    if replaced is not None:
+        replaced.status = DocumentStatus.SUPERSEDED.value
+        replaced.meta_version += 1
+        replaced.updated_at = now
+    journal.append(
+        session,
+        actor,
+        journal.Event(
+            "document:replace" if replaced else "document:create",
+            "document",
+            str(document_id),
+            reason=f"type={doc_type.code}" + (f";replaces={replaced.id}" if replaced else ""),
+        ),
+        record_id=record_id,
+        at=now,
+    )
+    session.flush()
+    return StoredDocument(document, authors)
+
+
+def _default_authors(actor: Actor) -> list[AuthorIn]:
+    """Without authors in the metadata, the submitting actor is the author."""
+    if actor.rpps is not None:
+        return [
+            AuthorIn(AuthorKind.PROFESSIONAL, rpps=actor.rpps, finess=actor.organisation, display=actor.display_name)
+        ]
+    if actor.kind is ActorKind.PATIENT:
+        return [AuthorIn(AuthorKind.PATIENT)]
+    if actor.organisation is not None:
+        return [AuthorIn(AuthorKind.ORGANISATION, finess=actor.organisation)]
+    return [AuthorIn(AuthorKind.DEVICE, display=actor.id)]
+
+
+def submit_set(
+    session: Session,
+    actor: Actor,
+    submission: SubmissionSetIn,
+    items: Sequence[tuple[DocumentIn, bytes]],
+    now: datetime,
+    vault: Vault,
+    *,
+    max_size: int,
+) -> list[StoredDocument]:
+    """An ITI-65 provide bundle: every document or none (the caller's transaction)."""
+    if not items:
+        raise InvalidInput("a submission set holds at least one document", field="Bundle.entry")
+    record_ids = {resolve_record(session, item) for item, _ in items}
+    if len(record_ids) != 1:
+        raise InvalidInput("a submission set concerns one patient", field="DocumentReference.subject")
+    set_id = new_id()
+    session.add(
+        SubmissionSet(
+            id=set_id,
+            record_id=record_ids.pop(),
+            unique_id=submission.unique_id,
+            source_id=submission.source_id,
+            submitted_at=now,
+            submitted_by=actor.id,
+        )
+    )
+    session.flush()
+    return [
+        submit_document(session, actor, item, content, now, vault, submission_set_id=set_id, max_size=max_size)
+        for item, content in items
+    ]
+
+
+def get_document(
+    session: Session, actor: Actor, document_id: uuid.UUID, now: datetime, *, action: str = "document:read"
+) -> StoredDocument:
+    document = repo.get(session, document_id)
+    if document is None:
+        raise DocumentNotFound("no such document")
+    _, facts = _record_and_facts(session, document.record_id, now)
+    document_facts = facts_of(session, document, facts)
+    access.require(session, actor, Action.DOCUMENT_READ, document_facts, now)
+    journal.append(
+        session, actor, journal.Event(action, "document", str(document_id)), record_id=document.record_id, at=now
+    )
+    return StoredDocument(document, repo.authors_of(session, [document.id])[document.id], created=False)
+
+
+def read_content(
+    session: Session, actor: Actor, document_id: uuid.UUID, now: datetime, vault: Vault
+) -> tuple[Document, Iterator[bytes]]:
+    """The document's bytes, decrypted and verified segment by segment as they are sent."""
+    found = get_document(session, actor, document_id, now, action="document:read-content")
+    return found.document, vault.open(found.document)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentQuery:
+    type_codes: tuple[str, ...] = ()
+    class_codes: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = (DocumentStatus.CURRENT.value,)
+    date_from: datetime | None = None
+    date_to: datetime | None = None  # exclusive
+    period_from: datetime | None = None
+    period_to: datetime | None = None
+    author_rpps: str | None = None
+    offset: int = 0
+    count: int = 20
+    newest_first: bool = True
+
+
+def search_documents(
+    session: Session, actor: Actor, record_id: uuid.UUID, query: DocumentQuery, now: datetime
+) -> tuple[list[StoredDocument], int]:
+    """A page of the record's documents the actor may read, and their exact total."""
+    _, facts = _record_and_facts(session, record_id, now)
+    access.require(session, actor, Action.RECORD_LOOKUP, facts, now)
+    filters: list[ColumnElement[bool]] = [Document.status.in_(query.statuses)]
+    if query.type_codes:
+        filters.append(Document.type_code.in_(query.type_codes))
+    if query.class_codes:
+        filters.append(Document.class_code.in_(query.class_codes))
+    if query.date_from:
+        filters.append(Document.submitted_at >= query.date_from)
+    if query.date_to:
+        filters.append(Document.submitted_at < query.date_to)
+    if query.period_from:
+        filters.append(Document.service_stop >= query.period_from)
+    if query.period_to:
+        filters.append(Document.service_start < query.period_to)
+    if query.author_rpps:
+        filters.append(
+            exists().where(DocumentAuthor.document_id == Document.id, DocumentAuthor.rpps == query.author_rpps)
+        )
+    rows, total = repo.search(
+        session,
+        record_id,
+        readable_by(actor, facts, now),
+        filters,
+        offset=query.offset,
+        limit=query.count,
+        newest_first=query.newest_first,
+    )
+    authors = repo.authors_of(session, [d.id for d in rows])
+    journal.append(
+        session,
+        actor,
+        journal.Event("document:search", "record", str(record_id), reason=f"returned={len(rows)};total={total}"),
+        record_id=record_id,
+        at=now,
+    )
+    return [StoredDocument(d, authors[d.id], created=False) for d in rows], total
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataChange:
+    """What a PATCH may change (None: unchanged)."""
+
+    masked_from_professionals: bool | None = None
+    invisible_to_patient: bool | None = None
+    invisible_to_representatives: bool | None = None
+    archived: bool | None = None
+    confidentiality: str | None = None
+
+
+def update_metadata(
+    session: Session,
+    actor: Actor,
+    document_id: uuid.UUID,
+    change: MetadataChange,
+    now: datetime,
+    *,
+    if_match: int | None = None,
+) -> StoredDocument:
+    """Masking, visibility and archiving. The holder masks or unmasks (MASQUE_PS); the author
+    sets visibility, confidentiality and archiving, as the producer does in PDSm."""
+    document = repo.get(session, document_id, for_update=True)
+    if document is None:
+        raise DocumentNotFound("no such document")
+    _, facts = _record_and_facts(session, document.record_id, now)
+    decision = access.require(session, actor, Action.DOCUMENT_UPDATE, facts_of(session, document, facts), now)
+    if if_match is not None and if_match != document.meta_version:
+        raise VersionConflict(f"the document changed (version {document.meta_version}, not {if_match})")
+    patient_side = decision.via in ("holder", "representative")
+    changes = []
+    for name in (
+        "masked_from_professionals",
+        "invisible_to_patient",
+        "invisible_to_representatives",
+        "archived",
+        "confidentiality",
+    ):
+        value = getattr(change, name)
+        if value is None or value == getattr(document, name):
+            continue
+        if patient_side and name != "masked_from_professionals":
+            from opendmp.kit.errors import AccessDenied
+
+            raise AccessDenied(f"the patient may mask or unmask a document, not change {name}")
+        setattr(document, name, value)
+        changes.append(f"{name}={value}")
+    if not changes:
+        return StoredDocument(document, repo.authors_of(session, [document.id])[document.id], created=False)
+    document.meta_version += 1
+    document.updated_at = now
+    action = (
+        "document:mask"
+        if changes == [f"masked_from_professionals={change.masked_from_professionals}"]
+        else "document:update"
+    )
+    journal.append(
+        session,
+        actor,
+        journal.Event(action, "document", str(document_id), reason=";".join(changes)),
+        record_id=document.record_id,
+        at=now,
+    )
+    session.flush()
+    return StoredDocument(document, repo.authors_of(session, [document.id])[document.id], created=False)
+
+
+def delete_document(
+    session: Session, actor: Actor, document_id: uuid.UUID, now: datetime, *, if_match: int | None = None
+) -> StoredDocument:
+    """Logical deletion by the author (or the patient for their own documents): the entry becomes
+    entered-in-error; its content is kept for the retention period."""
+    document = repo.get(session, document_id, for_update=True)
+    if document is None:
+        raise DocumentNotFound("no such document")
+    _, facts = _record_and_facts(session, document.record_id, now)
+    access.require(session, actor, Action.DOCUMENT_DELETE, facts_of(session, document, facts), now)
+    if if_match is not None and if_match != document.meta_version:
+        raise VersionConflict(f"the document changed (version {document.meta_version}, not {if_match})")
+    if document.status == DocumentStatus.ENTERED_IN_ERROR:
+        raise DocumentNotFound("no such document")
+    document.status = DocumentStatus.ENTERED_IN_ERROR.value
+    document.deleted_at, document.deleted_by = now, actor.id
+    document.meta_version += 1
+    document.updated_at = now
+    journal.append(
+        session,
+        actor,
+        journal.Event("document:delete", "document", str(document_id)),
+        record_id=document.record_id,
+        at=now,
+    )
+    session.flush()
+    return StoredDocument(document, repo.authors_of(session, [document.id])[document.id], created=False)
+
+
+def chunks_of(data: bytes, size: int = 64 * 1024) -> Iterable[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
