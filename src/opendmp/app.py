@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from opendmp import __version__
 from opendmp.config import Settings
+from opendmp.fhir.document_routes import ROUTES as DOCUMENT_ROUTES
 from opendmp.fhir.errors import EXCEPTION_HANDLERS
 from opendmp.fhir.routes import ROUTES as FHIR_ROUTES
 from opendmp.kit.clock import Clock
@@ -98,7 +99,7 @@ def create_app(
         runtime.close()
 
     return Litestar(
-        route_handlers=[*FHIR_ROUTES, *WEB_ROUTES, healthz, metrics_endpoint],
+        route_handlers=[*FHIR_ROUTES, *DOCUMENT_ROUTES, *WEB_ROUTES, healthz, metrics_endpoint],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[lambda app: observe(app, metrics)],
         openapi_config=OpenAPIConfig(title="OpenDMP", version=__version__, path="/schema"),

@@ -49,6 +49,7 @@ EXIT_CODES = {
     ErrorKind.CONFLICT: 5,
     ErrorKind.PRECONDITION: 5,
     ErrorKind.BUSINESS_RULE: 6,
+    ErrorKind.TOO_LARGE: 2,
 }
 
 

@@ -22,7 +22,7 @@ class UnsupportedContent(InvalidInput):
 
 
 class ContentTooLarge(InvalidInput):
-    kind = ErrorKind.INVALID
+    kind = ErrorKind.TOO_LARGE
 
 
 class MetadataConflict(BusinessRuleViolation):

@@ -52,7 +52,7 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
 def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     # The message may hold health data (a driver error quotes its SQL parameters): log the type,
     # the route and the code frames, never the message.
-    frames = "".join(traceback.format_tb(error.__traceback__))
+    frames = "".join(traceback.format_tb(error.__traceback__)[-6:])
     log.error("unhandled error", error_type=type(error).__name__, path=request.url.path, frames=frames)
     return _answer(request, 500, for_status(500, "internal error; it has been logged"))
 

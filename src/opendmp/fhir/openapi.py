@@ -76,3 +76,68 @@ class CompartmentSearchOperation(Operation):
             *(self.parameters or []),
             *(Parameter(name=name, param_in="query", schema=_STRING) for name in ("patient", "subject")),
         ]
+
+
+_RESOURCE_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["resourceType"],
+    properties={"resourceType": Schema(type=OpenAPIType.STRING, enum=["DocumentReference", "Bundle"])},
+)
+DOCUMENT_SEARCH_FIELDS = (
+    "patient",
+    "patient.identifier",
+    "type",
+    "category",
+    "date",
+    "period",
+    "status",
+    "author",
+    "_count",
+    "_sort",
+    "_page",
+)
+
+
+@dataclass
+class ResourceBodyOperation(Operation):
+    def __post_init__(self) -> None:
+        media = OpenAPIMediaType(schema=_RESOURCE_SCHEMA)
+        self.request_body = RequestBody(content={"application/fhir+json": media}, required=True)
+
+
+@dataclass
+class JsonPatchOperation(Operation):
+    def __post_init__(self) -> None:
+        patch = Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(
+                type=OpenAPIType.OBJECT,
+                required=["op", "path"],
+                properties={
+                    "op": Schema(type=OpenAPIType.STRING, enum=["add", "remove", "replace", "test"]),
+                    "path": _STRING,
+                    "value": Schema(type=OpenAPIType.OBJECT),
+                },
+            ),
+        )
+        self.request_body = RequestBody(
+            content={"application/json-patch+json": OpenAPIMediaType(schema=patch)}, required=True
+        )
+
+
+@dataclass
+class DocumentSearchOperation(Operation):
+    def __post_init__(self) -> None:
+        self.parameters = [
+            *(self.parameters or []),
+            *(Parameter(name=name, param_in="query", schema=_STRING) for name in DOCUMENT_SEARCH_FIELDS),
+        ]
+
+
+@dataclass
+class DocumentSearchByPostOperation(Operation):
+    def __post_init__(self) -> None:
+        schema = Schema(type=OpenAPIType.OBJECT, properties={name: _STRING for name in DOCUMENT_SEARCH_FIELDS})
+        self.request_body = RequestBody(
+            content={"application/x-www-form-urlencoded": OpenAPIMediaType(schema=schema)}, required=True
+        )

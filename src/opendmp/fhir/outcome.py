@@ -16,6 +16,7 @@ STATUS_AND_CODE: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.CONFLICT: (409, "duplicate"),
     ErrorKind.PRECONDITION: (412, "conflict"),
     ErrorKind.BUSINESS_RULE: (422, "business-rule"),
+    ErrorKind.TOO_LARGE: (413, "too-costly"),
 }
 
 # Statuses raised by the HTTP layer itself (routing, methods, media types, limits).

@@ -19,6 +19,7 @@ class ErrorKind(StrEnum):
     CONFLICT = "conflict"
     PRECONDITION = "precondition"
     BUSINESS_RULE = "business-rule"  # well-formed but against a rule of the domain
+    TOO_LARGE = "too-large"
 
 
 class DomainError(Exception):

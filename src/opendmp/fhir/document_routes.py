@@ -1,0 +1,568 @@
+"""FHIR routes for documents (IHE MHD as profiled by PDSm): ITI-65 provide bundle on `POST /fhir`,
+the simple publish `POST /fhir/DocumentReference`, ITI-67 find, ITI-68 retrieve (`Binary`),
+PATCH of the security labels (masking, visibility, archiving) and logical deletion."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import jsonpatch
+from litestar import Request, Response, delete, get, patch, post
+from litestar.params import FromPath, RawBody
+from litestar.response import Stream
+
+from opendmp.document import service as documents
+from opendmp.document.content import DOWNLOAD_ONLY
+from opendmp.document.models import DocumentStatus
+from opendmp.fhir import document as fhir_document
+from opendmp.fhir.json import decode_resource
+from opendmp.fhir.openapi import (
+    DocumentSearchByPostOperation,
+    DocumentSearchOperation,
+    JsonPatchOperation,
+    ResourceBodyOperation,
+)
+from opendmp.fhir.patient import parse_date
+from opendmp.fhir.routes import authenticate, base_url, fhir_response, runtime_of
+from opendmp.identity.ins import parse_ins
+from opendmp.identity.service import rpps_from_national_id
+from opendmp.kit.db import unit_of_work
+from opendmp.kit.errors import InvalidInput, NotFound
+from opendmp.kit.ids import parse_id
+from opendmp.kit.threads import threaded
+from opendmp.record import repository as records_repo
+from opendmp.record.errors import RecordNotFound
+
+MAX_COUNT = 100
+DEFAULT_COUNT = 20
+# Served bytes never run in our origin: no sniffing, a sandbox, no scripts, no plugins.
+CONTENT_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+    "Cache-Control": "no-store",
+}
+
+
+def _document_id(text: str) -> uuid.UUID:
+    found = parse_id(text)
+    if found is None:
+        raise NotFound("no such document")
+    return found
+
+
+def _if_match(request: Request[Any, Any, Any]) -> int | None:
+    from opendmp.fhir.routes import _if_match as parse
+
+    return parse(request)
+
+
+def _document_response(
+    request: Request[Any, Any, Any], stored: documents.StoredDocument, status: int = 200
+) -> Response[bytes]:
+    resource = fhir_document.to_fhir(stored.document, stored.authors, base_url(request))
+    headers = {"ETag": f'W/"{stored.document.meta_version}"'}
+    if status == 201:
+        headers["Location"] = (
+            f"{base_url(request)}/fhir/DocumentReference/{stored.document.id}/_history/{stored.document.meta_version}"
+        )
+    return fhir_response(resource, status, headers)
+
+
+@post("/fhir/DocumentReference", status_code=201, operation_class=ResourceBodyOperation)
+@threaded
+def publish_document(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+    """Simple publish: a DocumentReference with its content inline (attachment.data)."""
+    runtime = runtime_of(request)
+    actor = authenticate(request)
+    limit = runtime.settings.max_document_bytes
+    resource = decode_resource(_limited(body, limit), request.headers.get("content-type"), "DocumentReference")
+    item = fhir_document.parse_document_reference(resource)
+    if item.data is None:
+        raise InvalidInput(
+            "attachment.data is required here (or submit a transaction Bundle with a Binary)", field="attachment.data"
+        )
+    with unit_of_work(runtime.sessions) as session:
+        stored = documents.submit_document(
+            session, actor, item, item.data, runtime.clock.now(), runtime.vault, max_size=limit
+        )
+        return _document_response(request, stored, 201 if stored.created else 200)
+
+
+def _limited(body: bytes, limit: int) -> bytes:
+    # base64 inflates by 4/3, plus the metadata around it.
+    if len(body) > limit * 4 // 3 + 1_000_000:
+        from opendmp.document.errors import ContentTooLarge
+
+        raise ContentTooLarge(f"the request exceeds the document size limit ({limit} bytes)", field="body")
+    return body
+
+
+@get("/fhir/DocumentReference/{document_id:str}")
+@threaded
+def read_document(request: Request[Any, Any, Any], document_id: FromPath[str]) -> Response[bytes]:
+    runtime = runtime_of(request)
+    actor = authenticate(request)
+    doc_id = _document_id(document_id)
+    with unit_of_work(runtime.sessions) as session:
+        return _document_response(request, documents.get_document(session, actor, doc_id, runtime.clock.now()))
+
+
+@get("/fhir/Binary/{document_id:str}")
+@threaded
+def read_binary(request: Request[Any, Any, Any], document_id: FromPath[str]) -> Response[Any]:
+    """ITI-68: the document's bytes with their own MIME type, decrypted and verified as they go;
+    a FHIR Binary resource when the client asks for FHIR JSON."""
+    runtime = runtime_of(request)
+    actor = authenticate(request)
+    doc_id = _document_id(document_id)
+    with unit_of_work(runtime.sessions) as session:
+        document, chunks = documents.read_content(session, actor, doc_id, runtime.clock.now(), runtime.vault)
+        first = next(chunks, b"")  # the first segment is verified before the answer starts
+    accept = request.headers.get("accept", "")
+    if "fhir+json" in accept or "application/json" in accept.split(",")[0]:
+        data = first + b"".join(chunks)
+        return fhir_response(
+            {
+                "resourceType": "Binary",
+                "id": str(document.id),
+                "contentType": document.mime_type,
+                "data": base64.b64encode(data).decode(),
+            }
+        )
+    headers = dict(CONTENT_HEADERS)
+    if document.mime_type in DOWNLOAD_ONLY:
+        headers["Content-Disposition"] = f'attachment; filename="{document.id}"'
+    headers["Content-Length"] = str(document.size)
+
+    def stream() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    return Stream(stream(), media_type=document.mime_type, headers=headers)
+
+
+def _query(params: dict[str, list[str]]) -> tuple[str, dict[str, str]]:
+    """The patient named by the search: `patient`, `subject` or `patient.identifier`."""
+    single = {}
+    for key, values in params.items():
+        if len(values) != 1 and key not in ("type", "category", "status", "date", "period"):
+            raise InvalidInput(f"{key} may be given once", field=key)
+        single[key] = values[-1]
+    return single.get("patient") or single.get("subject") or "", single
+
+
+KNOWN_PARAMETERS = frozenset(
+    {
+        "patient",
+        "subject",
+        "patient.identifier",
+        "subject.identifier",
+        "type",
+        "category",
+        "date",
+        "period",
+        "status",
+        "author",
+        "author.identifier",
+        "_count",
+        "_sort",
+        "_page",
+        "_format",
+    }
+)
+
+
+def _date_bounds(values: list[str], field: str) -> tuple[datetime | None, datetime | None]:
+    """FHIR date prefixes ge, gt, le, lt, eq on full dates or date-times."""
+    from opendmp.fhir.patient import parse_datetime
+
+    low = high = None
+    for raw in values:
+        prefix, value = (raw[:2], raw[2:]) if raw[:2] in ("ge", "gt", "le", "lt", "eq") else ("eq", raw)
+        if len(value) == 10:
+            day = parse_date(value, field)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            end = start + timedelta(days=1)
+        else:
+            start = parse_datetime(value, field)
+            end = start + timedelta(microseconds=1)
+        if prefix in ("ge", "eq"):
+            low = max(low, start) if low else start
+        if prefix == "gt":
+            low = max(low, end) if low else end
+        if prefix in ("le", "eq"):
+            high = min(high, end) if high else end
+        if prefix == "lt":
+            high = min(high, start) if high else start
+    return low, high
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    offset: int
+
+    def token(self) -> str:
+        return base64.urlsafe_b64encode(f"o:{self.offset}".encode()).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str | None) -> Page:
+        if not token:
+            return cls(0)
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            offset = int(text.removeprefix("o:")) if text.startswith("o:") else -1
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            offset = -1
+        if offset < 0:
+            raise InvalidInput("_page is not a page token of ours", field="_page")
+        return cls(offset)
+
+
+def _search(request: Request[Any, Any, Any], params: dict[str, list[str]]) -> Response[bytes]:
+    runtime = runtime_of(request)
+    actor = authenticate(request)
+    unknown = set(params) - KNOWN_PARAMETERS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(f"unsupported search parameter {name!r}", field=name)
+    _, single = _query(params)
+    now = runtime.clock.now()
+    count = single.get("_count", str(DEFAULT_COUNT))
+    if not count.isdigit() or not 0 < int(count) <= MAX_COUNT:
+        raise InvalidInput(f"_count is between 1 and {MAX_COUNT}", field="_count")
+    sort = single.get("_sort", "-date")
+    if sort not in ("-date", "date"):
+        raise InvalidInput("_sort is date or -date", field="_sort")
+    statuses = tuple(params.get("status", [DocumentStatus.CURRENT.value]))
+    for value in statuses:
+        if value not in {s.value for s in DocumentStatus}:
+            raise InvalidInput(f"unknown status {value!r}", field="status")
+    date_from, date_to = _date_bounds(params.get("date", []), "date")
+    period_from, period_to = _date_bounds(params.get("period", []), "period")
+    author = single.get("author.identifier") or single.get("author")
+    author_rpps = None
+    if author:
+        _, _, value = author.rpartition("|")
+        author_rpps = rpps_from_national_id(value) if len(value) == 12 else value
+    query = documents.DocumentQuery(
+        type_codes=tuple(v.rpartition("|")[2] for v in params.get("type", [])),
+        class_codes=tuple(v.rpartition("|")[2] for v in params.get("category", [])),
+        statuses=statuses,
+        date_from=date_from,
+        date_to=date_to,
+        period_from=period_from,
+        period_to=period_to,
+        author_rpps=author_rpps,
+        offset=Page.parse(single.get("_page")).offset,
+        count=int(count),
+        newest_first=sort == "-date",
+    )
+    patient = single.get("patient") or single.get("subject")
+    identifier = single.get("patient.identifier") or single.get("subject.identifier")
+    if not patient and not identifier:
+        raise InvalidInput(
+            "a DocumentReference search must name the patient (patient or patient.identifier)", field="patient"
+        )
+    with unit_of_work(runtime.sessions) as session:
+        if identifier:
+            system, sep, value = identifier.partition("|")
+            if not sep:
+                raise InvalidInput("patient.identifier is <system>|<INS>", field="patient.identifier")
+            record_id = records_repo.record_id_by_ins(session, parse_ins(system, value))
+        else:
+            record_id = parse_id(str(patient).removeprefix("Patient/"))
+        if record_id is None:
+            raise RecordNotFound("no such patient", field="patient")
+        found, total = documents.search_documents(session, actor, record_id, query, now)
+    base = base_url(request)
+    # Links name the record by id, never by INS, and carry only our own parameters.
+    kept = [
+        (k, v)
+        for k, values in params.items()
+        for v in values
+        if k not in ("_page", "patient.identifier", "subject.identifier", "patient", "subject")
+    ]
+
+    def link(relation: str, offset: int) -> dict[str, str]:
+        query_string = urlencode([("patient", str(record_id)), *kept, ("_page", Page(offset).token())])
+        return {"relation": relation, "url": f"{base}/fhir/DocumentReference?{query_string}"}
+
+    links = [link("self", query.offset)]
+    if query.offset + query.count < total:
+        links.append(link("next", query.offset + query.count))
+    if query.offset > 0:
+        links.append(link("previous", max(0, query.offset - query.count)))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": [
+            {
+                "fullUrl": f"{base}/fhir/DocumentReference/{s.document.id}",
+                "resource": fhir_document.to_fhir(s.document, s.authors, base),
+                "search": {"mode": "match"},
+            }
+            for s in found
+        ],
+    }
+    return fhir_response(bundle)
+
+
+@get("/fhir/DocumentReference", operation_class=DocumentSearchOperation)
+@threaded
+def search_documents(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """ITI-67: the documents of one patient, filtered, newest first, paged."""
+    return _search(request, {k: request.query_params.getall(k) for k in request.query_params})
+
+
+@post("/fhir/DocumentReference/_search", status_code=200, operation_class=DocumentSearchByPostOperation)
+@threaded
+def search_documents_by_post(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        from opendmp.fhir.json import UnsupportedMediaType
+
+        raise UnsupportedMediaType("send the search parameters as application/x-www-form-urlencoded")
+    try:
+        params = parse_qs(body.decode("utf-8"), keep_blank_values=False)
+    except UnicodeDecodeError as error:
+        raise InvalidInput("the form body is not UTF-8", field="body") from error
+    for key in request.query_params:
+        params.setdefault(key, []).extend(request.query_params.getall(key))
+    return _search(request, params)
+
+
+PATCHABLE = ("securityLabel", "meta", "extension")
+
+
+@patch("/fhir/DocumentReference/{document_id:str}", operation_class=JsonPatchOperation)
+@threaded
+def patch_document(request: Request[Any, Any, Any], document_id: FromPath[str], body: RawBody) -> Response[bytes]:
+    """JSON Patch of the security labels (masking, visibility, confidentiality) and of the
+    PDSm_isArchived extension, as PDSm updates metadata. Other elements may not change."""
+    runtime = runtime_of(request)
+    actor = authenticate(request)
+    doc_id = _document_id(document_id)
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media != "application/json-patch+json":
+        from opendmp.fhir.json import UnsupportedMediaType
+
+        raise UnsupportedMediaType("send a JSON Patch (application/json-patch+json)")
+    try:
+        operations = jsonpatch.JsonPatch.from_string(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, jsonpatch.JsonPatchException) as error:
+        raise InvalidInput(f"not a JSON Patch: {error}", field="body") from error
+    with unit_of_work(runtime.sessions) as session:
+        current = documents.get_document(session, actor, doc_id, runtime.clock.now(), action="document:read-metadata")
+        before = fhir_document.to_fhir(current.document, current.authors, base_url(request))
+        try:
+            after = operations.apply(before)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError) as error:
+            raise InvalidInput(f"the patch does not apply: {error}", field="body") from error
+        changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+        meta_changes = (
+            {
+                k
+                for k in set(before.get("meta", {})) | set(after.get("meta", {}))
+                if before.get("meta", {}).get(k) != after.get("meta", {}).get(k)
+            }
+            if "meta" in changed
+            else set()
+        )
+        if changed - set(PATCHABLE) or meta_changes - {"security"}:
+            raise InvalidInput(
+                "only securityLabel, meta.security and the PDSm_isArchived extension may be patched", field="body"
+            )
+        change = _metadata_change(
+            after,
+            security_changed="securityLabel" in changed or "meta" in changed,
+            extension_changed="extension" in changed,
+        )
+        stored = documents.update_metadata(
+            session, actor, doc_id, change, runtime.clock.now(), if_match=_if_match(request)
+        )
+        return _document_response(request, stored)
+
+
+def _metadata_change(
+    resource: dict[str, Any], *, security_changed: bool, extension_changed: bool
+) -> documents.MetadataChange:
+    masked = invisible_patient = invisible_reps = confidentiality = archived = None
+    if security_changed:
+        labels = {"securityLabel": resource.get("securityLabel") or []}
+        if resource.get("meta", {}).get("security") is not None and "securityLabel" not in resource:
+            labels = {"securityLabel": [{"coding": [c]} for c in resource["meta"]["security"]]}
+        confidentiality_code, visibility = fhir_document._visibility(labels)
+        masked = fhir_document.MASQUE_PS in visibility
+        invisible_patient = fhir_document.INVISIBLE_PATIENT in visibility
+        invisible_reps = fhir_document.INVISIBLE_REPRESENTANTS_LEGAUX in visibility
+        confidentiality = confidentiality_code or "N"
+    if extension_changed:
+        flags = [
+            e.get("valueBoolean")
+            for e in resource.get("extension") or []
+            if isinstance(e, dict) and e.get("url") == fhir_document.ARCHIVED_EXTENSION
+        ]
+        if len(flags) != 1 or not isinstance(flags[0], bool):
+            raise InvalidInput("the PDSm_isArchived extension holds one boolean", field="extension")
+        archived = flags[0]
+    return documents.MetadataChange(
+        masked_from_professionals=masked,
+        invisible_to_patient=invisible_patient,
+        invisible_to_representatives=invisible_reps,
+        archived=archived,
+        confidentiality=confidentiality,
+    )
+
+
+@delete("/fhir/DocumentReference/{document_id:str}", status_code=200)
+@threaded
+def delete_document(request: Request[Any, Any, Any], document_id: FromPath[str]) -> Response[bytes]:
+    """Logical deletion by the author: the entry becomes entered-in-error."""
+    runtime = runtime_of(request)
+    actor = authenticate(request)
+    doc_id = _document_id(document_id)
+    with unit_of_work(runtime.sessions) as session:
+        stored = documents.delete_document(session, actor, doc_id, runtime.clock.now(), if_match=_if_match(request))
+        return _document_response(request, stored)
+
+
+def _binary_bytes(resource: dict[str, Any], field: str) -> tuple[str | None, bytes]:
+    data = resource.get("data")
+    if not isinstance(data, str):
+        raise InvalidInput("a Binary carries its content in data (base64)", field=field)
+    try:
+        return resource.get("contentType"), base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidInput("Binary.data is not base64", field=field) from error
+
+
+@post("/fhir", status_code=200, operation_class=ResourceBodyOperation)
+@threaded
+def transaction(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
+    """ITI-65 Provide Document Bundle: a SubmissionSet List, DocumentReferences and their
+    Binaries, filed all together or not at all; answers a transaction-response."""
+    runtime = runtime_of(request)
+    actor = authenticate(request)
+    limit = runtime.settings.max_document_bytes
+    bundle = decode_resource(_limited(body, limit * 10), request.headers.get("content-type"), "Bundle")
+    if bundle.get("type") != "transaction":
+        raise InvalidInput("POST /fhir takes a transaction Bundle", field="Bundle.type")
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidInput("the Bundle has no entry", field="Bundle.entry")
+    binaries: dict[str, tuple[str | None, bytes]] = {}
+    references: list[tuple[int, dict[str, Any]]] = []
+    lists: list[tuple[int, dict[str, Any]]] = []
+    for index, entry in enumerate(entries):
+        field = f"Bundle.entry[{index}]"
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            raise InvalidInput("each entry holds a resource", field=field)
+        request_part = entry.get("request")
+        if not isinstance(request_part, dict) or request_part.get("method") != "POST":
+            raise InvalidInput("each entry is a POST (request.method)", field=f"{field}.request")
+        kind = resource.get("resourceType")
+        if kind == "Binary":
+            full_url = entry.get("fullUrl")
+            if not isinstance(full_url, str):
+                raise InvalidInput("a Binary needs its fullUrl", field=f"{field}.fullUrl")
+            binaries[full_url] = _binary_bytes(resource, f"{field}.resource.data")
+        elif kind == "DocumentReference":
+            references.append((index, resource))
+        elif kind == "List":
+            lists.append((index, resource))
+        else:
+            raise InvalidInput(f"an ITI-65 bundle holds List, DocumentReference and Binary, not {kind}", field=field)
+    if len(lists) != 1:
+        raise InvalidInput("an ITI-65 bundle holds exactly one SubmissionSet List", field="Bundle.entry")
+    submission = _submission_set(lists[0][1])
+    items = []
+    used: set[str] = set()
+    for index, resource in references:
+        item = fhir_document.parse_document_reference(resource)
+        if item.data is not None:
+            content = item.data
+        elif item.content_url in binaries:
+            mime, content = binaries[item.content_url]
+            used.add(item.content_url)
+            if mime and item.mime_type and mime != item.mime_type:
+                raise InvalidInput(
+                    "the Binary's contentType differs from the attachment's", field=f"Bundle.entry[{index}]"
+                )
+        else:
+            raise InvalidInput("the attachment.url names no Binary of this bundle", field=f"Bundle.entry[{index}]")
+        items.append((index, item, content))
+    if set(binaries) - used:
+        raise InvalidInput("a Binary without its DocumentReference", field="Bundle.entry")
+    with unit_of_work(runtime.sessions) as session:
+        stored = documents.submit_set(
+            session,
+            actor,
+            submission,
+            [(i, c) for _, i, c in items],
+            runtime.clock.now(),
+            runtime.vault,
+            max_size=limit,
+        )
+    responses: dict[int, dict[str, Any]] = {}
+    by_url = {}
+    for (index, item, _), result in zip(items, stored, strict=True):
+        status = "201 Created" if result.created else "200 OK"
+        responses[index] = {
+            "response": {
+                "status": status,
+                "location": f"DocumentReference/{result.document.id}/_history/{result.document.meta_version}",
+                "etag": f'W/"{result.document.meta_version}"',
+            }
+        }
+        if item.content_url:
+            by_url[item.content_url] = result.document.id
+    for index, entry in enumerate(entries):
+        if index in responses:
+            continue
+        resource = entry["resource"]
+        if resource["resourceType"] == "Binary":
+            responses[index] = {"response": {"status": "201 Created", "location": f"Binary/{by_url[entry['fullUrl']]}"}}
+        else:
+            responses[index] = {"response": {"status": "201 Created", "location": f"List/{submission.unique_id}"}}
+    return fhir_response(
+        {"resourceType": "Bundle", "type": "transaction-response", "entry": [responses[i] for i in range(len(entries))]}
+    )
+
+
+def _submission_set(resource: dict[str, Any]) -> documents.SubmissionSetIn:
+    identifiers = resource.get("identifier") or []
+    unique = next((i.get("value") for i in identifiers if isinstance(i, dict) and i.get("use") == "official"), None)
+    unique = unique or next((i.get("value") for i in identifiers if isinstance(i, dict)), None)
+    if not isinstance(unique, str) or not unique:
+        raise InvalidInput("the SubmissionSet needs its unique id (List.identifier)", field="List.identifier")
+    source = next(
+        (
+            e.get("valueIdentifier", {}).get("value")
+            for e in resource.get("extension") or []
+            if isinstance(e, dict) and str(e.get("url", "")).endswith("ihe-sourceId")
+        ),
+        None,
+    )
+    return documents.SubmissionSetIn(unique_id=unique, source_id=source if isinstance(source, str) else None)
+
+
+ROUTES = [
+    publish_document,
+    read_document,
+    read_binary,
+    search_documents,
+    search_documents_by_post,
+    patch_document,
+    delete_document,
+    transaction,
+]
