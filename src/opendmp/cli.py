@@ -189,7 +189,7 @@ def demo(
                 )
         from opendmp.jobs import run_jobs
 
-        run_jobs(runtime.sessions, runtime.clock.now())
+        run_jobs(runtime.job_context(), runtime.clock.now())
         sample = _demo_examples(runtime)
     base = f"http://{host}:{port}"
     err.print(
@@ -478,7 +478,11 @@ def _lifecycle(record_id: str, step: str, as_json: bool, **kw: Any) -> None:
             view = records.declare_death(session, actor, rid, kw["died_on"], now)
         else:
             records.purge_record(session, actor, rid, now)
-            err.print(f"record {rid} purged")
+            session.commit()
+            from opendmp.jobs import shred
+
+            shred(runtime.job_context(), rid, now)
+            err.print(f"record {rid} purged, its content shredded")
             return
         _print_record(view, as_json)
 
@@ -569,7 +573,12 @@ def record_merge(survivor: str, duplicate: str, as_json: Annotated[bool, typer.O
 
     with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
         view = records.merge_records(
-            session, operator_actor(), _record_id(survivor), _record_id(duplicate), runtime.clock.now()
+            session,
+            operator_actor(),
+            _record_id(survivor),
+            _record_id(duplicate),
+            runtime.clock.now(),
+            runtime.vault,
         )
         _print_record(view, as_json)
 
@@ -645,7 +654,7 @@ def jobs_run(name: Annotated[str | None, typer.Argument(help="one job; all when 
                 tasks[job] = bar.add_task(job, total=total)
             bar.update(tasks[job], completed=done)
 
-        results = run_jobs(runtime.sessions, runtime.clock.now(), [name] if name else None, on_progress)
+        results = run_jobs(runtime.job_context(on_progress), runtime.clock.now(), [name] if name else None)
     for result in results:
         err.print(f"{result.name}: {result.done} done, {result.failed} failed")
     if any(r.failed for r in results):
@@ -653,17 +662,59 @@ def jobs_run(name: Annotated[str | None, typer.Argument(help="one job; all when 
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check every journal chain: numbering, links, entry hashes, heads."""
+def audit_verify(
+    content: Annotated[
+        bool, typer.Option("--content", help="also decrypt every document and check its SHA-256")
+    ] = False,
+) -> None:
+    """Check every journal chain (numbering, links, entry hashes, heads) and, with --content,
+    every stored document against the SHA-256 recorded when it was filed."""
     from opendmp.journal.service import verify_all
 
     with runtime_scope() as runtime, runtime.sessions() as session:
-        breaks = list(verify_all(session))
-    for b in breaks[:50]:
-        err.print(f"chain {b.chain} entry {b.seq}: {b.problem}", highlight=False)
+        breaks = [f"chain {b.chain} entry {b.seq}: {b.problem}" for b in verify_all(session)]
+        checked = 0
+        if content:
+            from opendmp.document.verify import verify_contents
+
+            with progress() as bar:
+                task = bar.add_task("documents", total=None)
+                for problem in verify_contents(session, runtime.vault, lambda n: bar.update(task, completed=n)):
+                    breaks.append(problem)
+                checked = int(bar.tasks[0].completed)
+    for line in breaks[:50]:
+        err.print(line, highlight=False)
     if breaks:
-        raise fail(f"journal verification failed: {len(breaks)} problem(s)", 1)
-    err.print("journal verified: every chain intact")
+        raise fail(f"verification failed: {len(breaks)} problem(s)", 1)
+    err.print("journal verified: every chain intact" + (f"; {checked} documents intact" if content else ""))
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="Master and data keys.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-wrap every record's data key under the current master key (the previous ones listed in
+    OPENDMP_PREVIOUS_MASTER_KEYS). Safe while the service runs."""
+    with runtime_scope() as runtime, domain_errors():
+        count = runtime.vault.keys.rotate(runtime.clock.now())
+    err.print(f"{count} data keys re-wrapped under the current master key")
+
+
+@keys_app.command("replay-ledger")
+def keys_replay_ledger() -> None:
+    """After restoring an older key-store backup: destroy again every key of a purged record."""
+    from sqlalchemy import select
+
+    from opendmp.document.keystore import LedgerEntry
+    from opendmp.record.models import Record, RecordStatus
+
+    with runtime_scope() as runtime, domain_errors(), runtime.sessions() as session:
+        purged = session.execute(select(Record.id, Record.purged_at).where(Record.status == RecordStatus.PURGED)).all()
+        entries = [LedgerEntry(record_id, at, "record purged") for record_id, at in purged]
+        count = runtime.vault.keys.replay_deletion_ledger([*runtime.vault.keys.export_ledger(), *entries])
+    err.print(f"{count} data keys destroyed again")
 
 
 @app.command()

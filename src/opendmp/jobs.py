@@ -1,5 +1,5 @@
-"""Scheduled jobs: the timed rules of the lifecycle, run by `opendmp jobs run [NAME]` with the
-injected clock. Each job finds its due records, then handles each in its own transaction so one
+"""Scheduled jobs: the timed rules, run by `opendmp jobs run [NAME]` with the injected clock.
+Record jobs find their due records, then handle each in its own transaction so that one
 failure does not hold back the others. Later issues register their jobs here."""
 
 from __future__ import annotations
@@ -7,17 +7,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from opendmp.document.blobstore import sweep_orphans
+from opendmp.document.models import Document
+from opendmp.document.vault import Vault
 from opendmp.identity.actor import Actor
 from opendmp.identity.models import Patient
 from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import DomainError
 from opendmp.record import service as records
 from opendmp.record.models import LegalRepresentative, Record, RecordStatus
+
+# A blob older than this whose document row does not exist was left by a transaction that
+# never committed (the vault writes blobs before the metadata commits).
+ORPHAN_AGE = timedelta(hours=1)
+
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +37,44 @@ class JobResult:
 
 
 @dataclass(frozen=True, slots=True)
+class JobContext:
+    sessions: sessionmaker[Session]
+    vault: Vault
+    on_progress: Progress | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     name: str
     description: str
-    due: Callable[[Session, datetime], list[uuid.UUID]]
-    handle: Callable[[Session, Actor, uuid.UUID, datetime], object]
+    run: Callable[[JobContext, datetime], JobResult]
+
+
+def _record_job(
+    name: str,
+    due: Callable[[Session, datetime], list[uuid.UUID]],
+    handle: Callable[[Session, Actor, uuid.UUID, datetime], object],
+    after: Callable[[JobContext, uuid.UUID, datetime], None] | None = None,
+) -> Callable[[JobContext, datetime], JobResult]:
+    def run(context: JobContext, now: datetime) -> JobResult:
+        actor = Actor.system(f"job:{name}")
+        with unit_of_work(context.sessions) as session:
+            ids = due(session, now)
+        done = failed = 0
+        for index, record_id in enumerate(ids, start=1):
+            try:
+                with unit_of_work(context.sessions) as session:
+                    handle(session, actor, record_id, now)
+                if after is not None:
+                    after(context, record_id, now)
+                done += 1
+            except DomainError:
+                failed += 1
+            if context.on_progress:
+                context.on_progress(name, index, len(ids))
+        return JobResult(name, done, failed)
+
+    return run
 
 
 def _due_activation(session: Session, now: datetime) -> list[uuid.UUID]:
@@ -54,6 +96,14 @@ def _due_purge(session: Session, now: datetime) -> list[uuid.UUID]:
     )
 
 
+def shred(context: JobContext, record_id: uuid.UUID, now: datetime) -> None:
+    """After a purge has committed: destroy the record's data key (its content is then unreadable
+    everywhere, backups included) and free the blobs' space."""
+    context.vault.keys.destroy(record_id, "record purged", now)
+    for key, _ in context.vault.blobs.list(f"{record_id}/"):
+        context.vault.blobs.delete(key)
+
+
 def _adults_with_representatives(session: Session, now: datetime) -> list[uuid.UUID]:
     born_before = _years_before(now.date(), records.ADULT_AGE)
     return list(
@@ -73,52 +123,39 @@ def _years_before(on: date, years: int) -> date:
         return on.replace(year=on.year - years, day=28)
 
 
+def sweep_blobs(context: JobContext, now: datetime) -> JobResult:
+    """Remove blobs whose document never committed (a crash between the blob and the metadata)."""
+    with context.sessions() as session:
+
+        def committed(key: str) -> bool:
+            return session.execute(select(Document.id).where(Document.blob_key == key).limit(1)).first() is not None
+
+        removed = sweep_orphans(context.vault.blobs, committed, ORPHAN_AGE, now)
+    return JobResult("blob-sweeper", removed, 0)
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
         Job(
             "objection-window",
             "activate opt-out records whose six-week objection window ended",
-            _due_activation,
-            records.activate_record,
+            _record_job("objection-window", _due_activation, records.activate_record),
         ),
         Job(
             "purge",
-            "purge records past their retention, objected ones and deletion requests",
-            _due_purge,
-            records.purge_record,
+            "purge records past their retention, objected ones and deletion requests; shred their keys",
+            _record_job("purge", _due_purge, records.purge_record, shred),
         ),
         Job(
             "majority",
             "end the legal representatives' rights when the holder turns 18",
-            _adults_with_representatives,
-            records.end_minority,
+            _record_job("majority", _adults_with_representatives, records.end_minority),
         ),
+        Job("blob-sweeper", "remove blobs left by transactions that never committed", sweep_blobs),
     )
 }
 
 
-def run_jobs(
-    factory: sessionmaker[Session],
-    now: datetime,
-    names: list[str] | None = None,
-    on_progress: Callable[[str, int, int], None] | None = None,
-) -> list[JobResult]:
-    results = []
-    for name in names or list(JOBS):
-        job = JOBS[name]
-        actor = Actor.system(f"job:{name}")
-        with unit_of_work(factory) as session:
-            due = job.due(session, now)
-        done = failed = 0
-        for index, record_id in enumerate(due, start=1):
-            try:
-                with unit_of_work(factory) as session:
-                    job.handle(session, actor, record_id, now)
-                done += 1
-            except DomainError:
-                failed += 1
-            if on_progress:
-                on_progress(name, index, len(due))
-        results.append(JobResult(name, done, failed))
-    return results
+def run_jobs(context: JobContext, now: datetime, names: list[str] | None = None) -> list[JobResult]:
+    return [JOBS[name].run(context, now) for name in names or list(JOBS)]

@@ -3,6 +3,7 @@ the edges (the HTTP app, the CLI) and handed down; services receive only what th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -13,6 +14,7 @@ from opendmp.config import Settings
 from opendmp.document.blobstore import make_blob_store
 from opendmp.document.keystore import make_key_store
 from opendmp.document.vault import Vault
+from opendmp.jobs import JobContext
 from opendmp.kit.clock import Clock, SystemClock
 from opendmp.kit.db import make_engine, make_session_factory
 from opendmp.kit.keys import Keys, load_keyring, load_keys
@@ -27,6 +29,9 @@ class Runtime:
     verifier: TokenVerifier
     vault: Vault
     clock: Clock = field(default_factory=SystemClock)
+
+    def job_context(self, on_progress: Callable[[str, int, int], None] | None = None) -> JobContext:
+        return JobContext(self.sessions, self.vault, on_progress)
 
     def close(self) -> None:
         self.engine.dispose()

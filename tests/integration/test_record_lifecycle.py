@@ -162,10 +162,10 @@ def test_under_opt_out_the_insurer_opens_and_the_record_waits_six_weeks(runtime:
     assert view.record.status == RecordStatus.PENDING_OBJECTION
     assert view.record.objection_deadline == clock.now() + timedelta(weeks=6)
     clock.advance(timedelta(weeks=6) - timedelta(seconds=1))
-    run_jobs(runtime.sessions, clock.now(), ["objection-window"])
+    run_jobs(runtime.job_context(), clock.now(), ["objection-window"])
     assert _status(runtime, view.record.id) == RecordStatus.PENDING_OBJECTION
     clock.advance(timedelta(seconds=1))
-    run_jobs(runtime.sessions, clock.now(), ["objection-window"])
+    run_jobs(runtime.job_context(), clock.now(), ["objection-window"])
     assert _status(runtime, view.record.id) == RecordStatus.ACTIVE
     assert ("record:activate", "success") in _actions(runtime, view.record.id)
 
@@ -185,7 +185,7 @@ def test_the_person_may_object_within_the_window_and_the_record_is_then_purged(
             records.object_to_record(session, Actor.patient(ins), view.record.id, clock.now()).record.status
             == RecordStatus.OBJECTED
         )
-    run_jobs(runtime.sessions, clock.now(), ["purge"])
+    run_jobs(runtime.job_context(), clock.now(), ["purge"])
     assert _status(runtime, view.record.id) == RecordStatus.PURGED
     with runtime.sessions() as session:
         assert session.get(Patient, view.record.id) is None
@@ -196,7 +196,7 @@ def test_after_an_objection_only_the_person_reopens_a_record(runtime: Runtime, c
     view = f.open_record(runtime, Actor.insurer_feed(), ins, traits)
     with unit_of_work(runtime.sessions) as session:
         records.object_to_record(session, Actor.patient(ins), view.record.id, clock.now())
-    run_jobs(runtime.sessions, clock.now(), ["purge"])
+    run_jobs(runtime.job_context(), clock.now(), ["purge"])
     with pytest.raises(RecordRefused):
         f.open_record(runtime, Actor.insurer_feed(), ins, traits)
     again = f.open_record(runtime, Actor.counter_agent("a"), ins, traits)
@@ -224,7 +224,7 @@ def test_the_holder_closes_and_the_archive_is_kept_ten_years(runtime: Runtime, c
     with pytest.raises(RetentionNotOver), unit_of_work(runtime.sessions) as session:
         records.purge_record(session, OPERATOR, view.record.id, clock.now())
     clock.advance(timedelta(days=3653))
-    run_jobs(runtime.sessions, clock.now(), ["purge"])
+    run_jobs(runtime.job_context(), clock.now(), ["purge"])
     assert _status(runtime, view.record.id) == RecordStatus.PURGED
 
 
@@ -254,7 +254,7 @@ def test_a_deletion_request_is_honoured_by_the_next_purge(runtime: Runtime, cloc
     with unit_of_work(runtime.sessions) as session:
         asked = records.request_deletion(session, Actor.patient(ins), view.record.id, clock.now())
     assert asked.record.deletion_due == clock.now() + timedelta(days=90)
-    run_jobs(runtime.sessions, clock.now(), ["purge"])
+    run_jobs(runtime.job_context(), clock.now(), ["purge"])
     assert _status(runtime, view.record.id) == RecordStatus.PURGED
     with runtime.sessions() as session:
         assert session.get(Patient, view.record.id) is None
@@ -302,7 +302,7 @@ def test_at_eighteen_the_holder_alone_exercises_the_rights(runtime: Runtime, clo
     with unit_of_work(runtime.sessions) as session:
         assert records.get_record(session, Actor.patient(parent.ins), view.record.id, clock.now())
     clock.set(clock.now().replace(year=2027, month=3, day=1))
-    run_jobs(runtime.sessions, clock.now(), ["majority"])
+    run_jobs(runtime.job_context(), clock.now(), ["majority"])
     with pytest.raises(HiddenFromActor), unit_of_work(runtime.sessions) as session:
         records.get_record(session, Actor.patient(parent.ins), view.record.id, clock.now())
 
@@ -346,7 +346,7 @@ def test_two_records_of_one_person_merge_with_nothing_lost(runtime: Runtime, clo
     duplicate = f.open_record(runtime, doctor, nia, traits)
     survivor = f.open_record(runtime, Actor.counter_agent("a"), nir, traits)
     with unit_of_work(runtime.sessions) as session:
-        records.merge_records(session, OPERATOR, survivor.record.id, duplicate.record.id, clock.now())
+        records.merge_records(session, OPERATOR, survivor.record.id, duplicate.record.id, clock.now(), runtime.vault)
     with runtime.sessions() as session:
         assert session.execute(select(Authorisation.record_id)).scalar_one() == survivor.record.id
     with unit_of_work(runtime.sessions) as session:

@@ -45,6 +45,7 @@ from opendmp.fhir.document import (
 from opendmp.identity.actor import Actor, ActorKind
 from opendmp.journal import service as journal
 from opendmp.kit.errors import InvalidInput
+from opendmp.kit.failpoints import failpoint
 from opendmp.kit.ids import new_id
 from opendmp.record import repository as records_repo
 from opendmp.record.errors import RecordClosed, RecordNotFound
@@ -210,6 +211,7 @@ def submit_document(
 
     document_id = new_id()
     stored: StoredBlob = vault.store(record_id, document_id, version, [content])
+    failpoint("document.after-blob")  # the blob is durable, its metadata not yet committed
     document = Document(
         id=document_id,
         record_id=record_id,

@@ -38,5 +38,13 @@ class Vault:
         data_key = self.keys.data_key_for(document.record_id, create=False)
         return crypto.decrypt(data_key, document.id, document.record_id, self.blobs.get(document.blob_key))
 
+    def reseal(self, document: Document, record_id: uuid.UUID) -> StoredBlob:
+        """Re-encrypt a document for another record (a merge): its bytes must then live under that
+        record's data key, so that shredding the record shreds them."""
+        sealed = self.store(record_id, document.id, document.version, self.open(document))
+        if sealed.sha256 != document.sha256:
+            raise crypto.ContentIntegrityError("the document changed while it was re-encrypted")
+        return sealed
+
     def discard(self, key: str) -> None:
         self.blobs.delete(key)

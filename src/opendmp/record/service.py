@@ -17,6 +17,8 @@ from opendmp.access import service as access
 from opendmp.access.policy import Action, NewRecord
 from opendmp.config import OpeningPolicy
 from opendmp.consent.models import Authorisation, AuthorisationKind
+from opendmp.document.models import Document, DocumentAuthor, DocumentLookup, SubmissionSet
+from opendmp.document.vault import Vault
 from opendmp.identity import geography
 from opendmp.identity.actor import NURSES, PHARMACIST, Actor, ActorKind
 from opendmp.identity.ins import Gender, Ins, InsSystem, StrictTraits, check_traits_against_nir, normalise_name
@@ -620,8 +622,18 @@ def purge_record(session: Session, actor: Actor, record_id: uuid.UUID, now: date
         return f"from={status.value}"
 
     _transition(session, actor, record_id, Action.RECORD_PURGE, now, change)
-    # The INS lookup stays (pointing at the tombstone): see _clear_purged_lookup.
-    for model in (TraitsLookup, LegalRepresentative, Authorisation):
+    # The INS lookup stays (pointing at the tombstone): see _clear_purged_lookup. The documents'
+    # bytes are shredded with the record's data key once this commits (jobs.shred).
+    purged: tuple[Any, ...] = (
+        TraitsLookup,
+        LegalRepresentative,
+        Authorisation,
+        DocumentAuthor,
+        DocumentLookup,
+        Document,
+        SubmissionSet,
+    )
+    for model in purged:
         session.execute(delete(model).where(model.record_id == record_id))
     session.execute(delete(Patient).where(Patient.record_id == record_id))
     return record_id
@@ -787,7 +799,12 @@ def update_identity(
 
 
 def merge_records(
-    session: Session, actor: Actor, survivor_id: uuid.UUID, duplicate_id: uuid.UUID, now: datetime
+    session: Session,
+    actor: Actor,
+    survivor_id: uuid.UUID,
+    duplicate_id: uuid.UUID,
+    now: datetime,
+    vault: Vault,
 ) -> PatientRecord:
     """Two records of one person: everything of the duplicate moves to the survivor, the
     duplicate's INS and traits resolve to the survivor, and the duplicate stays as a tombstone."""
@@ -799,7 +816,18 @@ def merge_records(
         access.require(session, actor, Action.IDENTITY_MERGE, repo.load_facts(session, record, patient, now), now)
     if survivor[1].birth_date != duplicate[1].birth_date or survivor[1].gender != duplicate[1].gender:
         raise InvalidTransition("the two records do not describe the same person (birth date or sex differ)")
-    moved: tuple[Any, ...] = (LegalRepresentative, Authorisation, RemunerationEntry)
+    # Documents move with their bytes re-encrypted under the survivor's data key.
+    for document in session.execute(select(Document).where(Document.record_id == duplicate_id)).scalars():
+        sealed = vault.reseal(document, survivor_id)
+        document.record_id, document.blob_key = survivor_id, sealed.key
+    moved: tuple[Any, ...] = (
+        LegalRepresentative,
+        Authorisation,
+        RemunerationEntry,
+        DocumentAuthor,
+        DocumentLookup,
+        SubmissionSet,
+    )
     # Identical traits already point at the survivor: drop the duplicate's copy, move the rest.
     survivor_digests = select(TraitsLookup.digest).where(TraitsLookup.record_id == survivor_id)
     session.execute(
