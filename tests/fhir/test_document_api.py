@@ -464,3 +464,48 @@ def test_a_tampered_blob_fails_with_an_integrity_error_never_wrong_bytes(
     response = client.get(f"/fhir/Binary/{doc_id}", headers=bearer(runtime, DOCTOR))
     assert response.status_code >= 400 and PDF not in response.content
     assert parse_id(doc_id) is not None
+
+
+def _bio_bundle(record_id: Any, cda: bytes) -> dict[str, Any]:
+    bundle = transaction_bundle(record_id, [cda])
+    reference = bundle["entry"][1]["resource"]
+    reference["type"]["coding"][0]["code"] = "11502-2"
+    reference["content"][0]["attachment"]["contentType"] = "text/xml"
+    bundle["entry"][2]["resource"]["contentType"] = "text/xml"
+    return bundle
+
+
+def test_an_exam_repeated_within_its_window_is_pointed_out_with_the_earlier_document(
+    client: TestClient[Any], runtime: Runtime
+) -> None:
+    _, record_id = a_record(runtime, BIO_INS, BIO_TRAITS)
+    cda = (CDA_DIR / "cr-bio.xml").read_bytes()
+    headers = {**JSON_HEADERS, **bearer(runtime, DOCTOR)}
+    first = client.post("/fhir", json=_bio_bundle(record_id, cda), headers=headers).json()
+    assert "outcome" not in first["entry"][1]["response"]
+    earlier_id = first["entry"][1]["response"]["location"].split("/")[1]
+    # Same lab report again (a new version of the exam, new set id): HbA1c within 90 days.
+    again = cda.replace(b"6F1C5E2A-3B9D-4E70-9C21-7A4D2B8E0F13", b"0A1B2C3D-0000-4000-8000-000000000001")
+    second = client.post("/fhir", json=_bio_bundle(record_id, again), headers=headers).json()
+    issues = second["entry"][1]["response"]["outcome"]["issue"]
+    assert any("HbA1c" in i["diagnostics"] and earlier_id in i["diagnostics"] for i in issues)
+    assert all(i["severity"] == "information" for i in issues)
+
+
+def test_a_professional_asks_whether_an_exam_was_done_recently(client: TestClient[Any], runtime: Runtime) -> None:
+    _, record_id = a_record(runtime, BIO_INS, BIO_TRAITS)
+    cda = (CDA_DIR / "cr-bio.xml").read_bytes()
+    client.post("/fhir", json=_bio_bundle(record_id, cda), headers={**JSON_HEADERS, **bearer(runtime, DOCTOR)})
+    url = f"/fhir/Patient/{record_id}/$recent-exam"
+    # The CDA's exam dates from 12/03/2024; the test clock is in June 2026.
+    found = client.get(url, params={"code": f"{LOINC}|4548-4", "days": "900"}, headers=bearer(runtime, DOCTOR))
+    assert found.status_code == 200 and found.json()["total"] == 1
+    assert client.get(url, params={"code": f"{LOINC}|4548-4"}, headers=bearer(runtime, DOCTOR)).json()["total"] == 0
+    # A professional who may not read the report learns nothing from it.
+    assert (
+        client.get(
+            url, params={"code": f"{LOINC}|4548-4", "days": "900"}, headers=bearer(runtime, OTHER_DOCTOR)
+        ).json()["total"]
+        == 0
+    )
+    outcome(client.get(url, params={"code": "4548-4"}, headers=bearer(runtime, DOCTOR)), 400)

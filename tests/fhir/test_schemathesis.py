@@ -32,6 +32,7 @@ OPERATIONS = [
     ("DELETE", "/fhir/DocumentReference/{document_id}"),
     ("GET", "/fhir/Binary/{document_id}"),
     ("POST", "/fhir"),
+    ("GET", "/fhir/Patient/{patient_id}/$recent-exam"),
     ("GET", "/"),
     ("GET", "/healthz"),
 ]

@@ -113,3 +113,25 @@ class SubmissionSet(Base):
 Index("ix_document_record_date", Document.record_id, Document.submitted_at)
 Index("ix_document_record_logical", Document.record_id, Document.logical_id)
 Index("ix_document_author_rpps", DocumentAuthor.record_id, DocumentAuthor.rpps)
+
+
+class DocumentExam(Base):
+    """An exam a document reports (a coded observation or act), for redundant-exam warnings."""
+
+    __tablename__ = "document_exam"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("record.id"))
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("document.id"), index=True)
+    code_system: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(20))
+    performed_at: Mapped[datetime]
+
+
+Index(
+    "ix_document_exam_lookup",
+    DocumentExam.record_id,
+    DocumentExam.code_system,
+    DocumentExam.code,
+    DocumentExam.performed_at,
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from opendmp.access import service as access
 from opendmp.access.policy import Action, DocumentFacts, NewDocument, RecordFacts, readable_by
-from opendmp.document import codes
+from opendmp.document import codes, exams
 from opendmp.document import repository as repo
 from opendmp.document.cda import CdaHeader, read_header
 from opendmp.document.content import CDA_TYPES, FHIR_BUNDLE_TYPES, check_content, check_fhir_bundle
@@ -263,6 +263,17 @@ def submit_document(
     ]
     session.add_all(authors)
     session.add(DocumentLookup(unique_id=unique_id, record_id=record_id, document_id=document_id))
+    notes: list[str] = []
+    if header is not None and header.structured_codes:
+        session.flush()
+        for earlier in exams.record_exams(
+            session, record_id, document_id, header.structured_codes, header.effective_time or now
+        ):
+            notes.append(
+                f"{earlier.window.label_fr} ({earlier.window.code}) déjà réalisé le "
+                f"{earlier.performed_at:%d/%m/%Y}, il y a moins de {earlier.window.days} jours : "
+                f"DocumentReference/{earlier.document_id}"
+            )
     if replaced is not None:
         replaced.status = DocumentStatus.SUPERSEDED.value
         replaced.meta_version += 1
@@ -280,7 +291,7 @@ def submit_document(
         at=now,
     )
     session.flush()
-    return StoredDocument(document, authors)
+    return StoredDocument(document, authors, notes=notes)
 
 
 def _default_authors(actor: Actor) -> list[AuthorIn]:
@@ -510,3 +521,34 @@ def delete_document(
 def chunks_of(data: bytes, size: int = 64 * 1024) -> Iterable[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+def recent_exam(
+    session: Session, actor: Actor, record_id: uuid.UUID, system: str, code: str, days: int, now: datetime
+) -> list[StoredDocument]:
+    """Was this exam done for this record in the last `days` days? The latest such document the
+    actor may read, if any (journaled like a search)."""
+    _, facts = _record_and_facts(session, record_id, now)
+    access.require(session, actor, Action.RECORD_LOOKUP, facts, now)
+    found = exams.latest_exam(
+        session,
+        record_id,
+        exams.normalise_system(system),
+        code,
+        now - timedelta(days=days),
+        readable=readable_by(actor, facts, now),
+    )
+    journal.append(
+        session,
+        actor,
+        journal.Event(
+            "document:exam-query", "record", str(record_id), reason=f"code={code};days={days};found={found is not None}"
+        ),
+        record_id=record_id,
+        at=now,
+    )
+    if found is None:
+        return []
+    document = repo.get(session, found.document_id)
+    assert document is not None
+    return [StoredDocument(document, repo.authors_of(session, [document.id])[document.id], created=False)]

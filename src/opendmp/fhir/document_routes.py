@@ -517,8 +517,13 @@ def transaction(request: Request[Any, Any, Any], body: RawBody) -> Response[byte
     by_url = {}
     for (index, item, _), result in zip(items, stored, strict=True):
         status = "201 Created" if result.created else "200 OK"
+        outcome: dict[str, Any] = {}
+        if result.notes:
+            issues = [{"severity": "information", "code": "informational", "diagnostics": n} for n in result.notes]
+            outcome = {"outcome": {"resourceType": "OperationOutcome", "issue": issues}}
         responses[index] = {
             "response": {
+                **outcome,
                 "status": status,
                 "location": f"DocumentReference/{result.document.id}/_history/{result.document.meta_version}",
                 "etag": f'W/"{result.document.meta_version}"',
@@ -556,7 +561,55 @@ def _submission_set(resource: dict[str, Any]) -> documents.SubmissionSetIn:
     return documents.SubmissionSetIn(unique_id=unique, source_id=source if isinstance(source, str) else None)
 
 
+@get("/fhir/Patient/{patient_id:str}/$recent-exam")
+@threaded
+def recent_exam(request: Request[Any, Any, Any], patient_id: FromPath[str]) -> Response[bytes]:
+    """Was this exam (`code=<system>|<code>`, LOINC/NABM or CCAM) done in the last `days` days
+    (default: the exam's own window)? A searchset with the latest such document, if readable."""
+    from opendmp.document.exams import exam_windows, normalise_system
+
+    runtime = runtime_of(request)
+    actor = authenticate(request)
+    record_id = parse_id(patient_id)
+    if record_id is None:
+        raise NotFound("no such Patient")
+    code_param = request.query_params.get("code") or ""
+    system, sep, code = code_param.rpartition("|")
+    if not sep or not system or not code:
+        raise InvalidInput("code is <system>|<code>", field="code")
+    days_param = request.query_params.get("days")
+    window = exam_windows().get((normalise_system(system), code))
+    if days_param is None:
+        if window is None:
+            raise InvalidInput("no default window for this exam: give days", field="days")
+        days = window.days
+    elif days_param.isdigit() and 0 < int(days_param) <= 3650:
+        days = int(days_param)
+    else:
+        raise InvalidInput("days is a number of days (1 to 3650)", field="days")
+    with unit_of_work(runtime.sessions) as session:
+        found = documents.recent_exam(session, actor, record_id, system, code, days, runtime.clock.now())
+    base = base_url(request)
+    return fhir_response(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(found),
+            "link": [{"relation": "self", "url": f"{base}/fhir/Patient/{record_id}/$recent-exam"}],
+            "entry": [
+                {
+                    "fullUrl": f"{base}/fhir/DocumentReference/{s.document.id}",
+                    "resource": fhir_document.to_fhir(s.document, s.authors, base),
+                    "search": {"mode": "match"},
+                }
+                for s in found
+            ],
+        }
+    )
+
+
 ROUTES = [
+    recent_exam,
     publish_document,
     read_document,
     read_binary,

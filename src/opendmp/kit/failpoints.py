@@ -11,5 +11,5 @@ _ARMED = os.environ.get("OPENDMP_FAILPOINT")
 
 
 def failpoint(name: str) -> None:
-    if _ARMED == name:
+    if name == _ARMED:
         os._exit(137)

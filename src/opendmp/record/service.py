@@ -17,7 +17,7 @@ from opendmp.access import service as access
 from opendmp.access.policy import Action, NewRecord
 from opendmp.config import OpeningPolicy
 from opendmp.consent.models import Authorisation, AuthorisationKind
-from opendmp.document.models import Document, DocumentAuthor, DocumentLookup, SubmissionSet
+from opendmp.document.models import Document, DocumentAuthor, DocumentExam, DocumentLookup, SubmissionSet
 from opendmp.document.vault import Vault
 from opendmp.identity import geography
 from opendmp.identity.actor import NURSES, PHARMACIST, Actor, ActorKind
@@ -630,6 +630,7 @@ def purge_record(session: Session, actor: Actor, record_id: uuid.UUID, now: date
         Authorisation,
         DocumentAuthor,
         DocumentLookup,
+        DocumentExam,
         Document,
         SubmissionSet,
     )
@@ -826,6 +827,7 @@ def merge_records(
         RemunerationEntry,
         DocumentAuthor,
         DocumentLookup,
+        DocumentExam,
         SubmissionSet,
     )
     # Identical traits already point at the survivor: drop the duplicate's copy, move the rest.
