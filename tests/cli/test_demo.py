@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,17 +11,11 @@ from pathlib import Path
 
 import httpx
 
-OPENDMP = str(Path(sys.executable).with_name("opendmp"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.live import OPENDMP, free_port
 
 
 def test_demo_serves_the_seeded_store_on_a_fresh_directory(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDMP_")}
     env["OPENDMP_DATA_DIR"] = str(tmp_path / "store")
     log = tmp_path / "demo.log"

@@ -29,8 +29,8 @@ from opendmp.kit.keys import load_keys
 from opendmp.record import service as records
 from opendmp.runtime import Runtime
 from tests import factories as f
-from tests.cli.test_demo import OPENDMP, _free_port
 from tests.fhir.test_document_api import PDF, document_reference
+from tests.live import OPENDMP, free_port
 
 DOCTOR = Actor.professional("10000000002", "10")
 SENTINEL = b"%PDF-1.4 SENTINEL-7f3a9c-diagnostic du patient"
@@ -119,7 +119,7 @@ def test_a_server_killed_between_blob_and_metadata_leaves_only_a_sweepable_orpha
             "OPENDMP_FAILPOINT": "document.after-blob",
         }
     )
-    port = _free_port()
+    port = free_port()
     with (tmp_path / "serve.log").open("wb") as sink:
         server = subprocess.Popen(
             [OPENDMP, "serve", "--port", str(port)],

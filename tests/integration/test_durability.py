@@ -17,8 +17,8 @@ from opendmp.identity.actor import Actor
 from opendmp.journal.service import verify_all
 from opendmp.kit.keys import load_keys
 from opendmp.runtime import build_runtime
-from tests.cli.test_demo import OPENDMP, _free_port
 from tests.fhir.conftest import a_person, open_parameters
+from tests.live import OPENDMP, free_port
 
 
 def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -52,7 +52,7 @@ def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
 def test_acknowledged_openings_survive_a_killed_server(settings: Settings, tmp_path: Path) -> None:
     token = issue_token(load_keys(settings), Actor.professional("10000000002", "10"), dev=True)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
-    port, log = _free_port(), tmp_path / "serve.log"
+    port, log = free_port(), tmp_path / "serve.log"
     server = _serve(settings, port, log)
     acknowledged = []
     try:

@@ -352,7 +352,8 @@ def patch_document(request: Request[Any, Any, Any], document_id: FromPath[str], 
     actor = authenticate(request)
     doc_id = _document_id(document_id)
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if media != "application/json-patch+json":
+    # A JSON Patch is a JSON array; clients that only speak JSON (fhirpy) send it as such.
+    if media not in ("application/json-patch+json", "application/json", "application/fhir+json"):
         from opendmp.fhir.json import UnsupportedMediaType
 
         raise UnsupportedMediaType("send a JSON Patch (application/json-patch+json)")
