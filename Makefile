@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint typecheck bench clean
+.PHONY: demo test install lint typecheck node-clients bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+# Clients written by others (npm fhir-kit-client) for the API tests; skipped, loudly, without npm.
+node-clients:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/clients/node --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "!!! npm not found: the fhir-kit-client tests will be SKIPPED"; \
+	fi
+
+test: lint typecheck node-clients
 	$(BIN)/python -m pytest
 
 bench: install
