@@ -509,3 +509,51 @@ def test_a_professional_asks_whether_an_exam_was_done_recently(client: TestClien
         == 0
     )
     outcome(client.get(url, params={"code": "4548-4"}, headers=bearer(runtime, DOCTOR)), 400)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b.update(type="batch"),
+        lambda b: b["entry"][1].pop("request"),
+        lambda b: b["entry"].pop(0),
+        lambda b: b["entry"][1]["resource"].update(resourceType="Observation"),
+        lambda b: b["entry"][2]["resource"].update(data="***"),
+        lambda b: b.update(entry=[]),
+    ],
+)
+def test_malformed_bundles_are_refused_and_nothing_is_stored(
+    client: TestClient[Any], runtime: Runtime, mutate: Any
+) -> None:
+    _, record_id = a_record(runtime)
+    bundle = transaction_bundle(record_id, [PDF])
+    mutate(bundle)
+    outcome(client.post("/fhir", json=bundle, headers={**JSON_HEADERS, **bearer(runtime, DOCTOR)}), 400)
+    assert (
+        client.get(f"/fhir/DocumentReference?patient={record_id}", headers=bearer(runtime, DOCTOR)).json()["total"] == 0
+    )
+
+
+def test_the_binary_resource_form_validates_as_r4(client: TestClient[Any], runtime: Runtime) -> None:
+    from fhir.resources.R4B.binary import Binary
+
+    _, record_id = a_record(runtime)
+    doc_id = publish(client, runtime, document_reference(record_id)).json()["id"]
+    response = client.get(
+        f"/fhir/Binary/{doc_id}", headers={"Accept": "application/fhir+json", **bearer(runtime, DOCTOR)}
+    )
+    Binary.model_validate(response.json())
+
+
+def test_a_document_filed_in_the_wrong_record_is_removed_and_refiled_both_journaled(
+    client: TestClient[Any], runtime: Runtime
+) -> None:
+    _, wrong = a_record(runtime)
+    _, right = a_record(runtime, *f.person(born=date(1990, 6, 6)))
+    doc_id = publish(client, runtime, document_reference(wrong, unique_id="1.2.250.99.1")).json()["id"]
+    assert client.delete(f"/fhir/DocumentReference/{doc_id}", headers=bearer(runtime, DOCTOR)).status_code == 200
+    refiled = publish(client, runtime, document_reference(right))
+    assert refiled.status_code == 201
+    with runtime.sessions() as session:
+        assert "document:delete" in [e.action for e in entries_of(session, wrong)]
+        assert "document:create" in [e.action for e in entries_of(session, right)]
