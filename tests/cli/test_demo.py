@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.live import OPENDMP, free_port
+from tests.live import OPENDMP, server_env, spawn, stop
 
 
 def test_demo_serves_the_seeded_store_on_a_fresh_directory(tmp_path: Path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDMP_")}
-    env["OPENDMP_DATA_DIR"] = str(tmp_path / "store")
-    log = tmp_path / "demo.log"
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [OPENDMP, "demo", "--port", str(port), "--patients", "40"],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
+    env = server_env(OPENDMP_DATA_DIR=str(tmp_path / "store"))
+    server, base = spawn(["demo", "--patients", "40"], env, tmp_path / "demo.log")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the demo did not start in 90 s"
-            time.sleep(0.3)
         assert (tmp_path / "store" / "opendmp.sqlite3").exists()
         assert "OpenDMP" in httpx.get(f"{base}/").text
         assert httpx.get(f"{base}/fhir/metadata").json()["fhirVersion"] == "4.0.1"
@@ -64,5 +40,4 @@ def test_demo_serves_the_seeded_store_on_a_fresh_directory(tmp_path: Path) -> No
         )
         assert found.status_code == 200 and found.json()["total"] == 1
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
+        stop(server)

@@ -3,9 +3,7 @@ when their transaction never committed, verified by `audit verify --content`."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from opendmp.record import service as records
 from opendmp.runtime import Runtime
 from tests import factories as f
 from tests.fhir.test_document_api import PDF, document_reference
-from tests.live import OPENDMP, free_port
+from tests.live import server_env, spawn, stop
 
 DOCTOR = Actor.professional("10000000002", "10")
 SENTINEL = b"%PDF-1.4 SENTINEL-7f3a9c-diagnostic du patient"
@@ -110,34 +108,10 @@ def test_a_server_killed_between_blob_and_metadata_leaves_only_a_sweepable_orpha
     settings: Settings, runtime: Runtime, tmp_path: Path
 ) -> None:
     view = f.open_record(runtime, Actor.counter_agent("a"), *f.person())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDMP_")}
-    env.update(
-        {
-            "OPENDMP_DATABASE_URL": settings.resolved_database_url,
-            "OPENDMP_DATA_DIR": str(settings.data_dir),
-            "OPENDMP_DEV_MODE": "true",
-            "OPENDMP_FAILPOINT": "document.after-blob",
-        }
+    server, base = spawn(
+        ["serve"], server_env(settings, OPENDMP_FAILPOINT="document.after-blob"), tmp_path / "serve.log"
     )
-    port = free_port()
-    with (tmp_path / "serve.log").open("wb") as sink:
-        server = subprocess.Popen(
-            [OPENDMP, "serve", "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                import time
-
-                time.sleep(0.2)
         token = issue_token(load_keys(settings), DOCTOR, dev=True)
         with pytest.raises(httpx.HTTPError):
             httpx.post(
@@ -148,9 +122,7 @@ def test_a_server_killed_between_blob_and_metadata_leaves_only_a_sweepable_orpha
             )
         assert server.wait(timeout=20) == 137
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop(server, signal.SIGKILL)
     with runtime.sessions() as session:
         assert session.execute(select(func.count()).select_from(Document)).scalar_one() == 0
     assert len(list(runtime.vault.blobs.list(f"{view.record.id}/"))) == 1

@@ -24,17 +24,18 @@ from opendmp.document.models import DocumentStatus
 from opendmp.fhir import document as fhir_document
 from opendmp.fhir.json import decode_resource
 from opendmp.fhir.openapi import (
+    DOCUMENT_SEARCH_FIELDS,
     DocumentSearchByPostOperation,
     DocumentSearchOperation,
     JsonPatchOperation,
     ResourceBodyOperation,
 )
 from opendmp.fhir.patient import parse_date
-from opendmp.fhir.routes import authenticate, base_url, fhir_response, runtime_of
+from opendmp.fhir.routes import authenticate, base_url, fhir_response, id_from_path, if_match, runtime_of
 from opendmp.identity.ins import parse_ins
 from opendmp.identity.service import rpps_from_national_id
 from opendmp.kit.db import unit_of_work
-from opendmp.kit.errors import InvalidInput, NotFound
+from opendmp.kit.errors import InvalidInput
 from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
 from opendmp.record import repository as records_repo
@@ -51,16 +52,7 @@ CONTENT_HEADERS = {
 
 
 def _document_id(text: str) -> uuid.UUID:
-    found = parse_id(text)
-    if found is None:
-        raise NotFound("no such document")
-    return found
-
-
-def _if_match(request: Request[Any, Any, Any]) -> int | None:
-    from opendmp.fhir.routes import _if_match as parse
-
-    return parse(request)
+    return id_from_path(text, "document")
 
 
 def _document_response(
@@ -158,25 +150,7 @@ def _query(params: dict[str, list[str]]) -> tuple[str, dict[str, str]]:
     return single.get("patient") or single.get("subject") or "", single
 
 
-KNOWN_PARAMETERS = frozenset(
-    {
-        "patient",
-        "subject",
-        "patient.identifier",
-        "subject.identifier",
-        "type",
-        "category",
-        "date",
-        "period",
-        "status",
-        "author",
-        "author.identifier",
-        "_count",
-        "_sort",
-        "_page",
-        "_format",
-    }
-)
+KNOWN_PARAMETERS = frozenset({*DOCUMENT_SEARCH_FIELDS, "subject", "subject.identifier", "author.identifier", "_format"})
 
 
 def _date_bounds(values: list[str], field: str) -> tuple[datetime | None, datetime | None]:
@@ -388,7 +362,7 @@ def patch_document(request: Request[Any, Any, Any], document_id: FromPath[str], 
             extension_changed="extension" in changed,
         )
         stored = documents.update_metadata(
-            session, actor, doc_id, change, runtime.clock.now(), if_match=_if_match(request)
+            session, actor, doc_id, change, runtime.clock.now(), if_match=if_match(request)
         )
         return _document_response(request, stored)
 
@@ -432,7 +406,7 @@ def delete_document(request: Request[Any, Any, Any], document_id: FromPath[str])
     actor = authenticate(request)
     doc_id = _document_id(document_id)
     with unit_of_work(runtime.sessions) as session:
-        stored = documents.delete_document(session, actor, doc_id, runtime.clock.now(), if_match=_if_match(request))
+        stored = documents.delete_document(session, actor, doc_id, runtime.clock.now(), if_match=if_match(request))
         return _document_response(request, stored)
 
 
@@ -571,9 +545,7 @@ def recent_exam(request: Request[Any, Any, Any], patient_id: FromPath[str]) -> R
 
     runtime = runtime_of(request)
     actor = authenticate(request)
-    record_id = parse_id(patient_id)
-    if record_id is None:
-        raise NotFound("no such Patient")
+    record_id = id_from_path(patient_id)
     code_param = request.query_params.get("code") or ""
     system, sep, code = code_param.rpartition("|")
     if not sep or not system or not code:

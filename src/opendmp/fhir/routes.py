@@ -93,14 +93,15 @@ def base_url(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _record_id(text: str) -> uuid.UUID:
-    record_id = parse_id(text)
-    if record_id is None:
-        raise NotFound("no such Patient")
-    return record_id
+def id_from_path(text: str, resource: str = "Patient") -> uuid.UUID:
+    """An id from a URL; anything that is not one of our ids is simply not found."""
+    found = parse_id(text)
+    if found is None:
+        raise NotFound(f"no such {resource}")
+    return found
 
 
-def _if_match(request: Request[Any, Any, Any]) -> int | None:
+def if_match(request: Request[Any, Any, Any]) -> int | None:
     header = request.headers.get("if-match")
     if not header:
         return None
@@ -196,7 +197,7 @@ def _limited(body: bytes) -> bytes:
 def read_patient(request: Request[Any, Any, Any], patient_id: FromPath[str]) -> Response[bytes]:
     runtime = runtime_of(request)
     actor = authenticate(request)
-    record_id = _record_id(patient_id)
+    record_id = id_from_path(patient_id)
     with unit_of_work(runtime.sessions) as session:
         return patient_response(request, records.get_record(session, actor, record_id, runtime.clock.now()))
 
@@ -294,12 +295,12 @@ def patient_operation(
     """$close, $reopen, $object, $request-deletion, $suspend on one record."""
     runtime = runtime_of(request)
     actor = authenticate(request)
-    record_id = _record_id(patient_id)
+    record_id = id_from_path(patient_id)
     if operation not in ("$close", "$reopen", "$object", "$request-deletion", "$suspend"):
         raise NotFound(f"unknown operation {operation}")
     params = _optional_parameters(request, body)
     reason = fhir_patient.parse_reason(params)
-    if_match = _if_match(request)
+    expected_version = if_match(request)
     with unit_of_work(runtime.sessions) as session:
         now = runtime.clock.now()
         match operation:
@@ -310,10 +311,10 @@ def patient_operation(
                     record_id,
                     now,
                     CloseReason.HOLDER_REQUEST if actor.kind.value == "patient" else CloseReason.OPERATOR,
-                    if_match=if_match,
+                    if_match=expected_version,
                 )
             case "$reopen":
-                view = records.reopen_record(session, actor, record_id, now, if_match=if_match)
+                view = records.reopen_record(session, actor, record_id, now, if_match=expected_version)
             case "$object":
                 view = records.object_to_record(session, actor, record_id, now)
             case "$request-deletion":
