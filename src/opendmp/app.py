@@ -20,6 +20,7 @@ from opendmp.fhir.errors import EXCEPTION_HANDLERS
 from opendmp.fhir.routes import ROUTES as FHIR_ROUTES
 from opendmp.kit.clock import Clock
 from opendmp.kit.logging import get_logger
+from opendmp.kit.threads import threaded
 from opendmp.runtime import Runtime, build_runtime
 from opendmp.web.routes import ROUTES as WEB_ROUTES
 
@@ -72,7 +73,8 @@ def observe(app: ASGIApp, metrics: Metrics) -> ASGIApp:
     return middleware
 
 
-@get("/healthz", sync_to_thread=True, media_type=MediaType.JSON)
+@get("/healthz", media_type=MediaType.JSON)
+@threaded
 def healthz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     runtime: Runtime = request.app.state.runtime
     try:

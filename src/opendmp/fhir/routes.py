@@ -27,6 +27,7 @@ from opendmp.identity.ins import Ins
 from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import HiddenFromActor, InvalidInput, NotFound
 from opendmp.kit.ids import parse_id
+from opendmp.kit.threads import threaded
 from opendmp.record import service as records
 from opendmp.record.errors import AmbiguousTraits
 from opendmp.record.models import CloseReason
@@ -174,7 +175,8 @@ def capability_statement(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-@post("/fhir/Patient/$open", sync_to_thread=True, status_code=201, operation_class=OpenOperation)
+@post("/fhir/Patient/$open", status_code=201, operation_class=OpenOperation)
+@threaded
 def open_patient_record(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """Open a DMP: a Parameters resource with `patient`, `channel`, `consentDate`…"""
     runtime = runtime_of(request)
@@ -193,7 +195,8 @@ def _limited(body: bytes) -> bytes:
     return body
 
 
-@get("/fhir/Patient/{patient_id:str}", sync_to_thread=True)
+@get("/fhir/Patient/{patient_id:str}")
+@threaded
 def read_patient(request: Request[Any, Any, Any], patient_id: FromPath[str]) -> Response[bytes]:
     runtime = runtime_of(request)
     actor = authenticate(request)
@@ -249,14 +252,16 @@ def _searchset(
     return bundle
 
 
-@get("/fhir/Patient", sync_to_thread=True, operation_class=SearchOperation)
+@get("/fhir/Patient", operation_class=SearchOperation)
+@threaded
 def search_patients(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Search only by INS (`identifier=<system>|<NIR>`) or by all five strict traits."""
     actor = authenticate(request)
     return _search(request, actor, {k: request.query_params.getall(k) for k in request.query_params})
 
 
-@post("/fhir/Patient/_search", sync_to_thread=True, status_code=200, operation_class=SearchByPostOperation)
+@post("/fhir/Patient/_search", status_code=200, operation_class=SearchByPostOperation)
+@threaded
 def search_patients_by_post(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """The same search with the parameters in a form body, so that NIRs stay out of URLs."""
     actor = authenticate(request)
@@ -282,10 +287,10 @@ def _optional_parameters(request: Request[Any, Any, Any], body: RawBody) -> dict
 
 @post(
     "/fhir/Patient/{patient_id:str}/{operation:str}",
-    sync_to_thread=True,
     status_code=200,
     operation_class=LifecycleOperation,
 )
+@threaded
 def patient_operation(
     request: Request[Any, Any, Any],
     patient_id: FromPath[str],
