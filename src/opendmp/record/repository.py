@@ -66,8 +66,14 @@ def current_care_team(session: Session, record_id: uuid.UUID, now: datetime) -> 
     return frozenset(rpps for rpps, expires in rows if expires is None or expires > now)
 
 
-def load_facts(session: Session, record: Record, patient: Patient, now: datetime) -> RecordFacts:
-    reps = active_representatives(session, record.id)
+def load_facts(
+    session: Session,
+    record: Record,
+    patient: Patient,
+    now: datetime,
+    representatives: list[LegalRepresentative] | None = None,
+) -> RecordFacts:
+    reps = active_representatives(session, record.id) if representatives is None else representatives
     return RecordFacts(
         record_id=record.id,
         status=record.status,

@@ -431,7 +431,8 @@ def _visible(session: Session, record_id: uuid.UUID, *, for_update: bool = False
 
 def _lookup(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime, how: str) -> PatientRecord:
     record, patient = _visible(session, record_id)
-    facts = repo.load_facts(session, record, patient, now)
+    representatives = repo.active_representatives(session, record_id)
+    facts = repo.load_facts(session, record, patient, now, representatives)
     decision = access.require(session, actor, Action.RECORD_LOOKUP, facts, now)
     journal.append(
         session,
@@ -440,7 +441,7 @@ def _lookup(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime,
         record_id=record_id,
         at=now,
     )
-    return PatientRecord(record, patient, repo.active_representatives(session, record_id))
+    return PatientRecord(record, patient, representatives)
 
 
 def get_record(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> PatientRecord:
