@@ -1,6 +1,6 @@
 """Profile `seed_platform` in-process (cProfile) against a fresh SQLite file or PostgreSQL URL.
 
-    .venv/bin/python bench/profile_seed.py --patients 20000 [--database-url URL] [--top 40]
+.venv/bin/python bench/profile_seed.py --patients 20000 [--database-url URL] [--top 40]
 """
 
 from __future__ import annotations

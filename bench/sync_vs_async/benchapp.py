@@ -226,6 +226,16 @@ def create_app() -> Litestar:
     pool_size = int(os.environ.get("BENCH_POOL_SIZE", "10"))
     sync_engine = make_sync_engine(os.environ["BENCH_SYNC_URL"], pool_size)
     async_engine = make_async_engine(os.environ["BENCH_ASYNC_URL"], pool_size)
+    connects = {"sync": 0, "async": 0}  # pool churn would show here
+
+    @event.listens_for(sync_engine, "connect")
+    def _count_sync(*_: Any) -> None:
+        connects["sync"] += 1
+
+    @event.listens_for(async_engine.sync_engine, "connect")
+    def _count_async(*_: Any) -> None:
+        connects["async"] += 1
+
     sync_sessions = sessionmaker(bind=sync_engine, expire_on_commit=False, autoflush=True)
     async_sessions = async_sessionmaker(async_engine, expire_on_commit=False, autoflush=True)
 
@@ -309,7 +319,7 @@ def create_app() -> Litestar:
 
     @get("/health", sync_to_thread=False)
     def health() -> dict[str, Any]:
-        return {"pid": os.getpid()}
+        return {"pid": os.getpid(), "connects": dict(connects)}
 
     async def _dispose() -> None:
         await async_engine.dispose()

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from faker import Faker
 from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from opendmp.identity import geography
 from opendmp.identity.actor import Actor
@@ -50,6 +51,10 @@ DEFAULT_WEEKS = 40
 BORN_ABROAD_SHARE = 0.12
 SAME_DEPARTMENT_SHARE = 0.7
 MINOR_DAYS = 18 * 365
+# SQLite page cache of the seeding connection. Every index is keyed by a random UUID or digest,
+# so from ~100,000 records on each insert lands on a page the default 2 MB cache no longer
+# holds: 64 MB halves the page reads (system time), for ~75 MB more resident memory.
+SQLITE_SEED_CACHE_KIB = 64 * 1024
 
 T = TypeVar("T")
 
@@ -326,7 +331,11 @@ def seed_platform(
     policy = runtime.settings.opening_policy
     plans: list[OpeningPlan] = []
     done = 0
-    with _few_collections(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-writer") as writer:
+    with (
+        _few_collections(),
+        _writer_sessions(runtime) as sessions,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-writer") as writer,
+    ):
         pending: Future[int] | None = None
 
         def flush() -> None:
@@ -335,7 +344,7 @@ def seed_platform(
                 done += pending.result()
                 if on_progress:
                     on_progress(done)
-            pending = writer.submit(_write, runtime, plans) if plans else None
+            pending = writer.submit(_write, sessions, plans) if plans else None
             plans = []
 
         for opened_at in _opening_times(rng, patients, start, weeks):
@@ -378,7 +387,26 @@ def seed_platform(
     return SeedReport(done, n_professionals, n_orgs)
 
 
-def _write(runtime: Runtime, plans: list[OpeningPlan]) -> int:
-    with unit_of_work(runtime.sessions) as session:
+@contextmanager
+def _writer_sessions(runtime: Runtime) -> Iterator[sessionmaker[Session]]:
+    """The sessions the writer thread commits with. On SQLite, one connection of the pool with a
+    larger page cache for the time of the seed, put back as it was afterwards."""
+    if runtime.engine.dialect.name != "sqlite":
+        yield runtime.sessions
+        return
+    with runtime.engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        if driver is None:
+            raise RuntimeError("no database connection")
+        previous = driver.execute("PRAGMA cache_size").fetchone()[0]
+        driver.execute(f"PRAGMA cache_size = -{SQLITE_SEED_CACHE_KIB}")
+        try:
+            yield sessionmaker(bind=connection, expire_on_commit=False)
+        finally:
+            driver.execute(f"PRAGMA cache_size = {int(previous)}")
+
+
+def _write(sessions: sessionmaker[Session], plans: list[OpeningPlan]) -> int:
+    with unit_of_work(sessions) as session:
         write_plans(session, plans)
     return len(plans)
