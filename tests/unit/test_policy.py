@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from opendmp.access.policy import Action, NewRecord, RecordFacts, decide
+from opendmp.access.policy import Action, DocumentFacts, NewRecord, RecordFacts, decide
 from opendmp.identity.actor import Actor
 from opendmp.identity.ins import Ins, InsSystem
 
@@ -91,3 +91,31 @@ def test_only_the_insurer_suspends_not_the_holder() -> None:
 def test_anything_without_a_rule_is_denied() -> None:
     decision = decide(DOCTOR, Action.RECORD_CLOSE, FACTS, NOW)
     assert not decision.allowed and decision.reason == "no-rule"
+
+
+def _document(submitted_by: str = "10000000002", **flags: bool) -> DocumentFacts:
+    return DocumentFacts(uuid.uuid4(), FACTS, "11488-4", frozenset({"10000000002"}), submitted_by, **flags)
+
+
+def test_the_holder_masks_a_document_but_leaves_its_other_labels_to_the_author() -> None:
+    holder = Actor.patient(HOLDER)
+    assert decide(holder, Action.DOCUMENT_MASK, _document(), NOW).allowed
+    assert not decide(holder, Action.DOCUMENT_UPDATE, _document(), NOW).allowed
+    assert decide(DOCTOR, Action.DOCUMENT_UPDATE, _document(), NOW).allowed
+
+
+def test_the_holder_manages_the_documents_they_filed_themselves() -> None:
+    holder = Actor.patient(HOLDER)
+    own = _document(submitted_by=HOLDER.value)
+    assert decide(holder, Action.DOCUMENT_UPDATE, own, NOW).allowed
+    assert decide(holder, Action.DOCUMENT_DELETE, own, NOW).allowed
+
+
+def test_a_document_invisible_to_the_patient_is_hidden_from_the_holder_not_from_its_author() -> None:
+    hidden = _document(invisible_to_patient=True)
+    assert not decide(Actor.patient(HOLDER), Action.DOCUMENT_READ, hidden, NOW).allowed
+    assert decide(DOCTOR, Action.DOCUMENT_READ, hidden, NOW).allowed
+
+
+def test_a_professional_who_is_not_an_author_reads_no_document_yet() -> None:
+    assert not decide(Actor.professional("10000000009", "10"), Action.DOCUMENT_READ, _document(), NOW).allowed

@@ -40,7 +40,8 @@ class Action(StrEnum):
     RECORD_ACTIVATE = "record:activate"  # end of the objection window
     DOCUMENT_CREATE = "document:create"
     DOCUMENT_READ = "document:read"
-    DOCUMENT_UPDATE = "document:update"  # visibility, masking, archiving
+    DOCUMENT_MASK = "document:mask"  # MASQUE_PS on or off: the patient's own choice
+    DOCUMENT_UPDATE = "document:update"  # visibility, confidentiality, archiving, replacement
     DOCUMENT_DELETE = "document:delete"
     IDENTITY_UPDATE = "identity:update"
     IDENTITY_MERGE = "identity:merge"
@@ -235,17 +236,18 @@ def _decide_document(actor: Actor, action: Action, target: DocumentFacts) -> Dec
         hidden = target.invisible_to_patient or (relation == "representative" and target.invisible_to_representatives)
         if hidden:
             return Decision(False, "invisible-to-" + relation)
-        if action in (Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE):
+        if action in (Action.DOCUMENT_READ, Action.DOCUMENT_MASK):
             return Decision(True, relation, via=relation)
-        if action is Action.DOCUMENT_DELETE and target.submitted_by == actor.id:
+        # Other changes belong to the author: the patient makes them on documents they filed.
+        if action in (Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE) and target.submitted_by == actor.id:
             return Decision(True, f"{relation}-own-document", via=relation)
-        return Decision(False, "no-rule")
+        return Decision(False, "patients-mask-only" if action is Action.DOCUMENT_UPDATE else "no-rule")
     # Authors always read (and manage) what they wrote; the access issue adds the others. The
     # insurer is never an author here: it feeds the record but cannot read it.
     if (
         actor.kind in (ActorKind.PROFESSIONAL, ActorKind.SOFTWARE)
         and _is_author(actor, target)
-        and action in (Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE)
+        and action in (Action.DOCUMENT_READ, Action.DOCUMENT_MASK, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE)
     ):
         return Decision(True, "author", via="author")
     return Decision(False, "no-rule")

@@ -448,40 +448,33 @@ def update_metadata(
     if document is None:
         raise DocumentNotFound("no such document")
     _, facts = _record_and_facts(session, document.record_id, now)
-    decision = access.require(session, actor, Action.DOCUMENT_UPDATE, facts_of(session, document, facts), now)
+    wanted = {
+        name: value
+        for name in (
+            "masked_from_professionals",
+            "invisible_to_patient",
+            "invisible_to_representatives",
+            "archived",
+            "confidentiality",
+        )
+        if (value := getattr(change, name)) is not None and value != getattr(document, name)
+    }
+    # Masking alone is the patient's right; any other change is the author's (the policy decides).
+    action = Action.DOCUMENT_MASK if set(wanted) <= {"masked_from_professionals"} else Action.DOCUMENT_UPDATE
+    access.require(session, actor, action, facts_of(session, document, facts), now)
     if if_match is not None and if_match != document.meta_version:
         raise VersionConflict(f"the document changed (version {document.meta_version}, not {if_match})")
-    patient_side = decision.via in ("holder", "representative")
-    changes = []
-    for name in (
-        "masked_from_professionals",
-        "invisible_to_patient",
-        "invisible_to_representatives",
-        "archived",
-        "confidentiality",
-    ):
-        value = getattr(change, name)
-        if value is None or value == getattr(document, name):
-            continue
-        if patient_side and name != "masked_from_professionals":
-            from opendmp.kit.errors import AccessDenied
-
-            raise AccessDenied(f"the patient may mask or unmask a document, not change {name}")
+    for name, value in wanted.items():
         setattr(document, name, value)
-        changes.append(f"{name}={value}")
+    changes = [f"{name}={value}" for name, value in wanted.items()]
     if not changes:
         return StoredDocument(document, repo.authors_of(session, [document.id])[document.id], created=False)
     document.meta_version += 1
     document.updated_at = now
-    action = (
-        "document:mask"
-        if changes == [f"masked_from_professionals={change.masked_from_professionals}"]
-        else "document:update"
-    )
     journal.append(
         session,
         actor,
-        journal.Event(action, "document", str(document_id), reason=";".join(changes)),
+        journal.Event(action.value, "document", str(document_id), reason=";".join(changes)),
         record_id=document.record_id,
         at=now,
     )
