@@ -161,7 +161,7 @@ def server_version(t: Target) -> str:
             settings = dict(
                 conn.execute(
                     text(
-                        "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
+                        "SELECT name, current_setting(name) FROM pg_settings WHERE name IN "
                         "('shared_buffers', 'max_wal_size', 'synchronous_commit', 'fsync')"
                     )
                 ).all()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -55,8 +55,21 @@ def test_the_bulk_path_writes_the_same_rows_as_open_record(runtime: Runtime) -> 
     plan = records.plan_opening(
         pharmacist, f.opening(twin, traits, now), now, policy=OpeningPolicy.OPT_OUT, rules=rules, pharmacy_known=True
     )
+    # 99 other people alongside, so that write_plans takes its bulk path (COPY on PostgreSQL,
+    # executemany on SQLite), the seeder's.
+    others = [
+        records.plan_opening(
+            pharmacist,
+            f.opening(*f.person(order=200 + n, born=date(1960 + n % 40, 1, 2)), now),
+            now,
+            policy=OpeningPolicy.OPT_OUT,
+            rules=rules,
+            pharmacy_known=True,
+        )
+        for n in range(99)
+    ]
     with unit_of_work(runtime.sessions) as session:
-        records.write_plans(session, [plan])
+        records.write_plans(session, [plan, *others])
     bulk_id = plan.record["id"]
     for model in PER_RECORD:
         service_rows = _rows_of(runtime, model, via_service.record.id)
