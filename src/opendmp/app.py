@@ -108,7 +108,9 @@ def create_app(
         state=_state(runtime, metrics),
         on_shutdown=[on_shutdown],
         debug=False,
-        request_max_body_size=25 * 1024 * 1024,
+        # A bundle may carry several documents of the maximum size in base64 (4/3): the routes
+        # check the real limits and name the field; this only bounds what is read at all.
+        request_max_body_size=runtime.settings.max_document_bytes * 14 + 1_000_000,
     )
 
 
