@@ -86,8 +86,11 @@ def resolve_record(session: Session, item: DocumentIn) -> uuid.UUID:
     return record_id
 
 
-def facts_of(session: Session, document: Document, record: RecordFacts) -> DocumentFacts:
-    authors = repo.authors_of(session, [document.id])[document.id]
+def facts_of(
+    session: Session, document: Document, record: RecordFacts, authors: list[DocumentAuthor] | None = None
+) -> DocumentFacts:
+    if authors is None:
+        authors = repo.authors_of(session, [document.id])[document.id]
     return DocumentFacts(
         document_id=document.id,
         record=record,
@@ -348,12 +351,12 @@ def get_document(
     if document is None:
         raise DocumentNotFound("no such document")
     _, facts = _record_and_facts(session, document.record_id, now)
-    document_facts = facts_of(session, document, facts)
-    access.require(session, actor, Action.DOCUMENT_READ, document_facts, now)
+    authors = repo.authors_of(session, [document.id])[document.id]
+    access.require(session, actor, Action.DOCUMENT_READ, facts_of(session, document, facts, authors), now)
     journal.append(
         session, actor, journal.Event(action, "document", str(document_id)), record_id=document.record_id, at=now
     )
-    return StoredDocument(document, repo.authors_of(session, [document.id])[document.id], created=False)
+    return StoredDocument(document, authors, created=False)
 
 
 def read_content(
