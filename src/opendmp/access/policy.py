@@ -47,6 +47,7 @@ class Action(StrEnum):
     IDENTITY_MERGE = "identity:merge"
     DIRECTORY_ADMIN = "directory:admin"
     REMUNERATION_ASSIGN = "remuneration:assign"
+    JOURNAL_READ = "journal:read"  # the record's journal, as the holder sees it (AuditEvent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,7 @@ _PATIENT_ACTIONS = frozenset(
         Action.RECORD_REOPEN,
         Action.RECORD_OBJECT,
         Action.RECORD_REQUEST_DELETION,
+        Action.JOURNAL_READ,
     }
 )
 # The holder's legal representatives exercise the holder's rights (CSP L1111-19), and the first

@@ -1,0 +1,26 @@
+"""access and consents
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-22 12:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import opendmp.kit.base
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
