@@ -7,6 +7,7 @@ from opendmp.document import models as document_models
 from opendmp.identity import models as identity_models
 from opendmp.journal import models as journal_models
 from opendmp.kit.base import Base
+from opendmp.notify import models as notify_models
 from opendmp.record import models as record_models
 from opendmp.stats import models as stats_models
 
@@ -18,6 +19,7 @@ __all__ = [
     "identity_models",
     "journal_models",
     "metadata",
+    "notify_models",
     "record_models",
     "stats_models",
 ]

@@ -38,6 +38,10 @@ EXPECTED_TABLES = {
     "document_lookup",
     "submission_set",
     "document_exam",
+    "contact_point",
+    "notification_preference",
+    "professional_contact",
+    "notification_outbox",
 }
 
 

@@ -1,0 +1,1 @@
+"""Notifications: the outbox written with each event, and the worker and senders that deliver it."""
