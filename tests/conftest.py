@@ -94,11 +94,15 @@ def _reset_postgres(admin_url: str) -> None:
             for r in conn.execute(
                 text(
                     "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename NOT IN ('alembic_version', 'remuneration_rule')"
+                    "AND tablename NOT IN ('alembic_version', 'remuneration_rule', "
+                    "'habilitation_matrix_version', 'habilitation_matrix_entry')"
                 )
             )
         ]
         conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+        # The shipped matrix (version 1) stays; versions a test imported go.
+        conn.execute(text("DELETE FROM habilitation_matrix_entry WHERE version > 1"))
+        conn.execute(text("DELETE FROM habilitation_matrix_version WHERE version > 1"))
     engine.dispose()
 
 

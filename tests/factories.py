@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opendmp.config import OpeningPolicy
@@ -99,6 +101,26 @@ def open_record(
         return records.open_record(
             session, actor, opening(ins, traits, runtime.clock.now(), **kw), runtime.clock.now(), policy=policy
         )
+
+
+def authorise(runtime: Runtime, record_id: uuid.UUID, *actors: Actor, **kw: Any) -> None:
+    """Each professional declares the patient's express consent, the patient present (added to
+    the directory first when unknown): the way any professional gains access."""
+    from opendmp.consent import service as consents
+    from opendmp.identity.models import Professional
+
+    for actor in actors:
+        rpps, profession = actor.rpps, actor.profession or "10"
+        assert rpps is not None
+        with unit_of_work(runtime.sessions) as session:
+            known = session.execute(select(Professional).where(Professional.rpps == rpps)).scalar_one_or_none()
+        if known is None:
+            add_professional(runtime, rpps, profession)
+        declarer = Actor.professional(rpps, profession)
+        with unit_of_work(runtime.sessions) as session:
+            consents.authorise(
+                session, declarer, record_id, rpps, runtime.clock.now(), **{"patient_present": True, **kw}
+            )
 
 
 def in_session(runtime: Runtime) -> Session:

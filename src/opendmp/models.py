@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opendmp.access import models as access_models
 from opendmp.consent import models as consent_models
 from opendmp.document import models as document_models
 from opendmp.identity import models as identity_models
@@ -14,6 +15,7 @@ from opendmp.stats import models as stats_models
 metadata = Base.metadata
 
 __all__ = [
+    "access_models",
     "consent_models",
     "document_models",
     "identity_models",

@@ -221,6 +221,7 @@ def _file_document(runtime: Runtime) -> Any:
     from tests.fhir.test_document_api import PDF, document_reference
 
     view = f.open_record(runtime, Actor.counter_agent("a"), *f.person())
+    f.authorise(runtime, view.record.id, Actor.professional("10000000002", "10"))
     item = parse_document_reference(document_reference(view.record.id))
     with unit_of_work(runtime.sessions) as session:
         return documents.submit_document(

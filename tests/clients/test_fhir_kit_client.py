@@ -28,6 +28,7 @@ def test_fhir_kit_client_manages_documents(settings: Settings, runtime: Runtime,
         pytest.skip("Node.js or tests/clients/node/node_modules missing (run: npm ci --prefix tests/clients/node)")
     ins, traits = f.person()
     record_id = f.open_record(runtime, Actor.counter_agent("a"), ins, traits).record.id
+    f.authorise(runtime, record_id, Actor.professional("10000000002", "10"))
     keys = load_keys(settings)
     doctor = issue_token(keys, Actor.professional("10000000002", "10"), dev=True)
     holder = issue_token(keys, Actor.patient(ins), dev=True)

@@ -37,6 +37,7 @@ def fhir(settings: Settings, runtime: Runtime, tmp_path: Path) -> Any:
 def test_fhirpy_manages_a_document_from_submission_to_deletion(fhir: Any, runtime: Runtime) -> None:
     ins, traits = f.person()
     record_id = f.open_record(runtime, Actor.counter_agent("a"), ins, traits).record.id
+    f.authorise(runtime, record_id, DOCTOR)
     client = fhir()
     document = client.resource("DocumentReference", **document_reference(record_id))
     document.save()

@@ -69,6 +69,7 @@ def a_record(runtime: Runtime, ins: Ins | None = None, traits: StrictTraits | No
     if ins is None or traits is None:
         ins, traits = f.person()
     view = f.open_record(runtime, Actor.counter_agent("agent"), ins, traits)
+    f.authorise(runtime, view.record.id, DOCTOR)
     return ins, view.record.id
 
 
@@ -147,7 +148,7 @@ def test_bad_documents_are_refused_naming_the_field(
     body = outcome(publish(client, runtime, document_reference(record_id, **change)), status)
     assert body["issue"][0]["expression"] == [field]
     with runtime.sessions() as session:
-        assert [e.action for e in entries_of(session, record_id)] == ["record:open"]
+        assert [e.action for e in entries_of(session, record_id)] == ["record:open", "consent:authorise"]
 
 
 def test_a_size_or_hash_that_does_not_match_the_bytes_is_refused(client: TestClient[Any], runtime: Runtime) -> None:

@@ -35,6 +35,7 @@ SENTINEL = b"%PDF-1.4 SENTINEL-7f3a9c-diagnostic du patient"
 
 
 def _submit(runtime: Runtime, record_id: Any, content: bytes = SENTINEL) -> Document:
+    f.authorise(runtime, record_id, DOCTOR)
     item = parse_document_reference(document_reference(record_id, content))
     with unit_of_work(runtime.sessions) as session:
         return documents.submit_document(
@@ -108,6 +109,7 @@ def test_a_server_killed_between_blob_and_metadata_leaves_only_a_sweepable_orpha
     settings: Settings, runtime: Runtime, tmp_path: Path
 ) -> None:
     view = f.open_record(runtime, Actor.counter_agent("a"), *f.person())
+    f.authorise(runtime, view.record.id, DOCTOR)
     server, base = spawn(
         ["serve"], server_env(settings, OPENDMP_FAILPOINT="document.after-blob"), tmp_path / "serve.log"
     )

@@ -3,21 +3,35 @@
 `decide` is pure: no I/O, time passed in. Services load the facts, ask, journal, then act.
 Deny by default: an action no rule allows is refused with reason "no-rule".
 
-This is the foundation's policy: the holder and legal representatives read their record; any
-professional may look a record up (identity and status) as DMP-compatible software does before
-feeding it; openers open; operators administer without reading content. The access issue grows
-these rules (habilitation matrix, consents, emergency access) here, not elsewhere.
+The rules, in the order `decide` applies them (each has its named test in tests/unit/test_policy.py):
+- a professional the holder blocked (by RPPS) does nothing on the record, even with an
+  authorisation, even as an author: the block wins;
+- the holder and legal representatives read their record and manage its consents, except
+  INVISIBLE_PATIENT documents until released (one month at most: RELEASE_INVISIBLE_AFTER) and, for
+  representatives, INVISIBLE_REPRESENTANTS_LEGAUX documents;
+- a document's authors always read it;
+- other professionals read with an access (an authorisation within its window, the médecin
+  traitant's designation, or a running emergency access the holder's switches allow), and only
+  the classes the habilitation matrix grants their profession; MASQUE_PS documents only for the
+  médecin traitant, those the holder granted the same right, and emergency access when allowed;
+- authorised professionals (and software acting for one) add documents; the insurer adds only
+  the reimbursement history; patients add their own documents;
+- the insurer feed and counter agents open records but never read content; operators administer
+  but read no documents.
+The same rules are `readable_by` in SQL, for lists; a property test proves they agree.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, exists, false
 
+from opendmp.access.rules import HabilitationMatrix, care_team_rule, default_matrix
 from opendmp.identity.actor import Actor, ActorKind
 from opendmp.identity.ins import Ins
 
@@ -48,6 +62,52 @@ class Action(StrEnum):
     DIRECTORY_ADMIN = "directory:admin"
     REMUNERATION_ASSIGN = "remuneration:assign"
     JOURNAL_READ = "journal:read"  # the record's journal, as the holder sees it (AuditEvent)
+    CONSENT_READ = "consent:read"
+    CONSENT_MANAGE = "consent:manage"  # authorise, revoke, block, switches, médecin traitant
+    CONSENT_DECLARE = "consent:declare"  # an authorisation declared by a professional or the holder
+    EMERGENCY_ACCESS = "emergency:access"  # bris de glace, SAMU regulation
+    EMERGENCY_REVIEW = "emergency:review"
+    MATRIX_ADMIN = "matrix:admin"
+
+
+# An INVISIBLE_PATIENT document becomes visible to the patient at the latest this long after it was
+# filed (the announcement consultation should come first; the patient is told after two weeks).
+RELEASE_INVISIBLE_AFTER = timedelta(days=30)
+TELL_INVISIBLE_AFTER = timedelta(days=14)
+
+
+class EmergencyMode(StrEnum):
+    BREAK_GLASS = "bris-de-glace"  # a professional facing a patient unable to consent
+    SAMU = "samu"  # the SAMU / Centre 15 regulating doctor
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A professional's current authorisation on a record."""
+
+    expires_at: datetime | None  # the end of its access window; None: until revoked
+    masked: bool = False  # the holder granted the médecin traitant's right to see masked documents
+
+    def valid_at(self, now: datetime) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Emergency:
+    mode: EmergencyMode
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Switches:
+    """The holder's emergency switches: all on unless the holder turned one off beforehand."""
+
+    samu: bool = True
+    break_glass: bool = True
+    masked_in_emergency: bool = True
+
+    def allows(self, mode: EmergencyMode) -> bool:
+        return self.samu if mode is EmergencyMode.SAMU else self.break_glass
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +118,13 @@ class RecordFacts:
     status: str
     holder: Ins
     representatives: frozenset[Ins] = frozenset()
-    care_team: frozenset[str] = frozenset()  # RPPS with a current authorisation
+    grants: Mapping[str, Grant] = field(default_factory=dict)  # by RPPS; revoked ones left out
     blocked: frozenset[str] = frozenset()  # RPPS blocked by the holder
+    medecin_traitant: str | None = None  # RPPS
+    switches: Switches = Switches()
+    emergencies: Mapping[str, Emergency] = field(default_factory=dict)  # by RPPS, latest per professional
+    matrix: HabilitationMatrix = field(default_factory=default_matrix)
+    mask_new_documents: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +158,31 @@ class DocumentFacts:
     type_code: str
     authors: frozenset[str]  # RPPS of the professionals named as authors
     submitted_by: str  # the submitting actor's id (RPPS, INS value, client id)
+    class_code: str = "10"
+    submitted_at: datetime | None = None
     masked_from_professionals: bool = False  # MASQUE_PS
     invisible_to_patient: bool = False  # INVISIBLE_PATIENT
     invisible_to_representatives: bool = False  # INVISIBLE_REPRESENTANTS_LEGAUX
 
 
-Target = RecordFacts | NewRecord | NewDocument | DocumentFacts | None
+@dataclass(frozen=True, slots=True)
+class NewAuthorisation:
+    """An authorisation being created: the actor declares it, `rpps` receives it."""
+
+    record: RecordFacts
+    rpps: str
+    care_team: bool  # "patient informed and did not object" rather than express consent
+    patient_present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewEmergency:
+    record: RecordFacts
+    mode: EmergencyMode
+
+
+Target = RecordFacts | NewRecord | NewDocument | DocumentFacts | NewAuthorisation | NewEmergency | None
+_ON_A_RECORD = (NewDocument, DocumentFacts, NewAuthorisation, NewEmergency)
 
 # Types a patient may file in their own record (expression libre and deposited documents).
 PATIENT_TYPE_PREFIXES = ("EXPPAT_", "DOCPAT")
@@ -113,6 +197,8 @@ _PATIENT_ACTIONS = frozenset(
         Action.RECORD_OBJECT,
         Action.RECORD_REQUEST_DELETION,
         Action.JOURNAL_READ,
+        Action.CONSENT_READ,
+        Action.CONSENT_MANAGE,
     }
 )
 # The holder's legal representatives exercise the holder's rights (CSP L1111-19), and the first
@@ -132,6 +218,8 @@ _OPERATOR_ACTIONS = frozenset(
         Action.IDENTITY_MERGE,
         Action.DIRECTORY_ADMIN,
         Action.REMUNERATION_ASSIGN,
+        Action.EMERGENCY_REVIEW,
+        Action.MATRIX_ADMIN,
     }
 )
 _SYSTEM_ACTIONS = frozenset({Action.RECORD_ACTIVATE, Action.RECORD_PURGE, Action.RECORD_MANAGE_REPRESENTATIVES})
@@ -145,18 +233,26 @@ _OPENERS = frozenset(
     }
 )
 _LOOKERS = frozenset({ActorKind.PROFESSIONAL, ActorKind.SOFTWARE, ActorKind.COUNTER_AGENT})
+_PROFESSIONALS = frozenset({ActorKind.PROFESSIONAL, ActorKind.SOFTWARE})
+_AUTHOR_ACTIONS = frozenset(
+    {Action.DOCUMENT_READ, Action.DOCUMENT_MASK, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE}
+)
 
 
 def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decision:
     """May `actor` do `action` on `target` at `now`? Pure; the first matching rule answers."""
     rpps = actor.rpps
-    record = target.record if isinstance(target, NewDocument | DocumentFacts) else target
+    record = target.record if isinstance(target, _ON_A_RECORD) else target
     if isinstance(record, RecordFacts) and rpps is not None and rpps in record.blocked:
         return Decision(False, "blocked")  # the block wins over everything else
-    if isinstance(target, NewDocument):
-        return _decide_submission(actor, target)
     if isinstance(target, DocumentFacts):
-        return _decide_document(actor, action, target)
+        return _decide_document(actor, action, target, now)
+    if isinstance(target, NewDocument):
+        return _decide_submission(actor, target, now)
+    if isinstance(target, NewAuthorisation):
+        return _decide_declaration(actor, target)
+    if isinstance(target, NewEmergency):
+        return _decide_emergency(actor, target)
 
     if action is Action.RECORD_OPEN:
         if actor.kind not in _OPENERS:
@@ -189,10 +285,34 @@ def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decis
         return Decision(False, "not-holder")
 
     if actor.kind in _LOOKERS and action is Action.RECORD_LOOKUP:
-        via = "care-team" if rpps is not None and rpps in target.care_team else "lookup"
-        return Decision(True, "lookup", via=via)
+        access = professional_access(actor, target, now)
+        return Decision(True, "lookup", via=access[0] if access else "lookup")
+    if actor.kind in _PROFESSIONALS and action is Action.RECORD_READ:
+        access = professional_access(actor, target, now)
+        return Decision(True, access[0], via=access[0]) if access else Decision(False, "no-authorisation")
+    if actor.kind in _PROFESSIONALS and action in (Action.CONSENT_MANAGE, Action.CONSENT_READ):
+        return Decision(False, "consents-belong-to-the-holder")
 
     return Decision(False, "no-rule")
+
+
+def professional_access(actor: Actor, record: RecordFacts, now: datetime) -> tuple[str, bool] | None:
+    """A professional's current access to the record, if any: (how, may see masked documents).
+    The block is checked before; the matrix applies on top, document by document."""
+    rpps = actor.rpps
+    if rpps is None or actor.kind not in _PROFESSIONALS:
+        return None
+    if rpps == record.medecin_traitant:
+        return "medecin-traitant", True
+    emergency = record.emergencies.get(rpps)
+    in_emergency = emergency is not None and now < emergency.expires_at and record.switches.allows(emergency.mode)
+    masked_in_emergency = in_emergency and record.switches.masked_in_emergency
+    grant = record.grants.get(rpps)
+    if grant is not None and grant.valid_at(now):
+        return "authorisation", grant.masked or masked_in_emergency
+    if in_emergency:
+        return "emergency", masked_in_emergency
+    return None
 
 
 def _relation(actor: Actor, record: RecordFacts) -> str | None:
@@ -206,7 +326,7 @@ def _relation(actor: Actor, record: RecordFacts) -> str | None:
     return None
 
 
-def _decide_submission(actor: Actor, target: NewDocument) -> Decision:
+def _decide_submission(actor: Actor, target: NewDocument, now: datetime) -> Decision:
     is_reimbursement = target.type_code == REIMBURSEMENT_TYPE
     if actor.kind is ActorKind.INSURER_FEED:
         # The insurer feeds the reimbursement history, nothing else.
@@ -222,9 +342,12 @@ def _decide_submission(actor: Actor, target: NewDocument) -> Decision:
         if target.type_code.startswith(PATIENT_TYPE_PREFIXES):
             return Decision(True, f"{relation}-document", via=relation)
         return Decision(False, "patients-file-their-own-documents-only")
-    if actor.kind in (ActorKind.PROFESSIONAL, ActorKind.SOFTWARE) and actor.rpps is not None:
-        # The DMP's feeding profile; the access issue narrows it to the care team.
-        return Decision(True, "professional-feeding", via="feeding")
+    access = professional_access(actor, target.record, now)
+    if access is not None and access[0] != "emergency":
+        # Software feeds for the professional it acts for, so the same access is required.
+        return Decision(True, "authorised-professional", via=access[0])
+    if actor.kind in _PROFESSIONALS:
+        return Decision(False, "emergency-access-reads-only" if access else "no-authorisation")
     return Decision(False, "no-rule")
 
 
@@ -232,46 +355,100 @@ def _is_author(actor: Actor, target: DocumentFacts) -> bool:
     return actor.id == target.submitted_by or (actor.rpps is not None and actor.rpps in target.authors)
 
 
-def _decide_document(actor: Actor, action: Action, target: DocumentFacts) -> Decision:
+def _hidden_from_patient(target: DocumentFacts, now: datetime) -> bool:
+    if not target.invisible_to_patient:
+        return False
+    return target.submitted_at is None or now < target.submitted_at + RELEASE_INVISIBLE_AFTER
+
+
+def _decide_document(actor: Actor, action: Action, target: DocumentFacts, now: datetime) -> Decision:
     relation = _relation(actor, target.record)
     if relation is not None:
-        hidden = target.invisible_to_patient or (relation == "representative" and target.invisible_to_representatives)
-        if hidden:
-            return Decision(False, "invisible-to-" + relation)
+        if _hidden_from_patient(target, now):
+            return Decision(False, "invisible-to-patient-until-released")
+        if relation == "representative" and target.invisible_to_representatives:
+            return Decision(False, "invisible-to-representatives")
         if action in (Action.DOCUMENT_READ, Action.DOCUMENT_MASK):
             return Decision(True, relation, via=relation)
         # Other changes belong to the author: the patient makes them on documents they filed.
         if action in (Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE) and target.submitted_by == actor.id:
             return Decision(True, f"{relation}-own-document", via=relation)
         return Decision(False, "patients-mask-only" if action is Action.DOCUMENT_UPDATE else "no-rule")
-    # Authors always read (and manage) what they wrote; the access issue adds the others. The
-    # insurer is never an author here: it feeds the record but cannot read it.
-    if (
-        actor.kind in (ActorKind.PROFESSIONAL, ActorKind.SOFTWARE)
-        and _is_author(actor, target)
-        and action in (Action.DOCUMENT_READ, Action.DOCUMENT_MASK, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE)
-    ):
+    if actor.kind not in _PROFESSIONALS:
+        # The insurer feeds the record, counter agents open it, operators run it: none reads it.
+        return Decision(False, "no-access-to-content")
+    # Authors always read (and manage) what they wrote.
+    if _is_author(actor, target) and action in _AUTHOR_ACTIONS:
         return Decision(True, "author", via="author")
-    return Decision(False, "no-rule")
+    if action is not Action.DOCUMENT_READ:
+        return Decision(False, "authors-only")
+    access = professional_access(actor, target.record, now)
+    if access is None:
+        return Decision(False, "no-authorisation")
+    via, sees_masked = access
+    if not target.record.matrix.allows(actor.profession, target.class_code):
+        return Decision(False, "habilitation-matrix")
+    if target.masked_from_professionals and not sees_masked:
+        return Decision(False, "masked-by-the-holder")
+    return Decision(True, via, via=via)
+
+
+def _decide_declaration(actor: Actor, target: NewAuthorisation) -> Decision:
+    if target.rpps in target.record.blocked:
+        return Decision(False, "professional-blocked-by-the-holder")
+    relation = _relation(actor, target.record)
+    if relation is not None:
+        return Decision(True, f"granted-by-{relation}", via=relation)
+    if actor.kind not in _PROFESSIONALS or actor.rpps is None:
+        return Decision(False, "no-rule")
+    if not target.patient_present:
+        return Decision(False, "patient-not-present")
+    if target.care_team and target.rpps != actor.rpps:
+        return Decision(False, "express-consent-required-for-another-professional")
+    if target.care_team and not care_team_rule(actor.profession).declares_care_team:
+        return Decision(False, "express-consent-required-for-this-profession")
+    return Decision(True, "declared-with-patient-present", via="declaration")
+
+
+def _decide_emergency(actor: Actor, target: NewEmergency) -> Decision:
+    if actor.kind not in _PROFESSIONALS or actor.rpps is None:
+        return Decision(False, "emergency-access-is-for-professionals")
+    if not care_team_rule(actor.profession).emergency_access:
+        return Decision(False, "profession-not-eligible-for-emergency-access")
+    if target.mode is EmergencyMode.SAMU and not actor.samu_regulator:
+        return Decision(False, "not-a-samu-regulator")
+    if not target.record.switches.allows(target.mode):
+        return Decision(False, "turned-off-by-the-holder")
+    return Decision(True, target.mode.value, via="emergency")
 
 
 def readable_by(actor: Actor, record: RecordFacts, now: datetime) -> ColumnElement[bool]:
     """The documents of `record` that `actor` may read, as a SQL condition on `document`:
-    the same rules as `decide(actor, DOCUMENT_READ, …)`, so lists, pages and totals agree."""
+    the same rules as `decide(actor, DOCUMENT_READ, …)`, so lists, pages and totals agree
+    (tests/integration/test_policy_agreement.py proves it on both databases)."""
     from opendmp.document.models import Document, DocumentAuthor
 
     rpps = actor.rpps
     if rpps is not None and rpps in record.blocked:
         return false()
     relation = _relation(actor, record)
-    if relation == "holder":
-        return ~Document.invisible_to_patient
-    if relation == "representative":
-        return ~Document.invisible_to_patient & ~Document.invisible_to_representatives
-    if actor.kind in (ActorKind.PROFESSIONAL, ActorKind.SOFTWARE):
-        authored = Document.submitted_by == actor.id
-        if rpps is None:
-            return authored
-        named = exists().where(DocumentAuthor.document_id == Document.id, DocumentAuthor.rpps == rpps)
-        return authored | named
-    return false()
+    if relation is not None:
+        visible = ~Document.invisible_to_patient | (Document.submitted_at <= now - RELEASE_INVISIBLE_AFTER)
+        if relation == "representative":
+            visible = visible & ~Document.invisible_to_representatives
+        return visible
+    if actor.kind not in _PROFESSIONALS:
+        return false()
+    authored: ColumnElement[bool] = Document.submitted_by == actor.id
+    if rpps is not None:
+        authored = authored | exists().where(DocumentAuthor.document_id == Document.id, DocumentAuthor.rpps == rpps)
+    access = professional_access(actor, record, now)
+    if access is None:
+        return authored
+    classes = record.matrix.classes_for(actor.profession)
+    if not classes:
+        return authored
+    permitted: ColumnElement[bool] = Document.class_code.in_(sorted(classes))
+    if not access[1]:
+        permitted = permitted & ~Document.masked_from_professionals
+    return authored | permitted

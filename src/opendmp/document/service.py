@@ -47,6 +47,8 @@ from opendmp.journal import service as journal
 from opendmp.kit.errors import InvalidInput
 from opendmp.kit.failpoints import failpoint
 from opendmp.kit.ids import new_id
+from opendmp.notify import service as notifications
+from opendmp.notify.models import Category
 from opendmp.record import repository as records_repo
 from opendmp.record.errors import RecordClosed, RecordNotFound
 from opendmp.record.models import Record, RecordStatus
@@ -97,6 +99,8 @@ def facts_of(
         type_code=document.type_code,
         authors=frozenset(a.rpps for a in authors if a.rpps),
         submitted_by=document.submitted_by,
+        class_code=document.class_code,
+        submitted_at=document.submitted_at,
         masked_from_professionals=document.masked_from_professionals,
         invisible_to_patient=document.invisible_to_patient,
         invisible_to_representatives=document.invisible_to_representatives,
@@ -148,8 +152,10 @@ def submit_document(
     *,
     submission_set_id: uuid.UUID | None = None,
     max_size: int,
+    notify: bool = True,
 ) -> StoredDocument:
-    """File one document in a record. Idempotent on the producer's unique id."""
+    """File one document in a record. Idempotent on the producer's unique id. `notify=False`
+    when the caller notifies once for several documents (a submission set)."""
     record_id = resolve_record(session, item)
     record, facts = _record_and_facts(session, record_id, now)
     if len(content) > max_size:
@@ -239,7 +245,8 @@ def submit_document(
         service_stop=item.service_stop,
         confidentiality=item.confidentiality or "N",
         language=item.language,
-        masked_from_professionals=MASQUE_PS in item.visibility,
+        # The holder may have chosen to mask every new document from professionals by default.
+        masked_from_professionals=MASQUE_PS in item.visibility or facts.mask_new_documents,
         invisible_to_patient=INVISIBLE_PATIENT in item.visibility,
         invisible_to_representatives=INVISIBLE_REPRESENTANTS_LEGAUX in item.visibility,
         legal_authenticator=item.legal_authenticator,
@@ -294,7 +301,33 @@ def submit_document(
         at=now,
     )
     session.flush()
-    return StoredDocument(document, authors, notes=notes)
+    stored_document = StoredDocument(document, authors, notes=notes)
+    if notify:
+        notify_new_documents(session, actor, [stored_document], now)
+    return stored_document
+
+
+def notify_new_documents(session: Session, actor: Actor, stored: Sequence[StoredDocument], now: datetime) -> None:
+    """One "new-document" notification to the holder for what one submission added. Not for the
+    insurer's reimbursement lines (one per claim: noise) nor the patient's own uploads; documents
+    hidden from the patient are not announced, nor to representatives what is hidden from them."""
+    if actor.kind in (ActorKind.INSURER_FEED, ActorKind.PATIENT):
+        return
+    shown = [s for s in stored if s.created and not s.document.invisible_to_patient]
+    if not shown:
+        return
+    author = next(
+        (a.display for s in shown for a in s.authors if a.display and a.kind != AuthorKind.DEVICE.value),
+        actor.display_name,
+    )
+    notifications.notify_holder(
+        session,
+        shown[0].document.record_id,
+        Category.NEW_DOCUMENT,
+        {"author": author, "count": len(shown)},
+        now,
+        include_representatives=not any(s.document.invisible_to_representatives for s in shown),
+    )
 
 
 def _default_authors(actor: Actor) -> list[AuthorIn]:
@@ -338,10 +371,14 @@ def submit_set(
         )
     )
     session.flush()
-    return [
-        submit_document(session, actor, item, content, now, vault, submission_set_id=set_id, max_size=max_size)
+    stored = [
+        submit_document(
+            session, actor, item, content, now, vault, submission_set_id=set_id, max_size=max_size, notify=False
+        )
         for item, content in items
     ]
+    notify_new_documents(session, actor, stored, now)
+    return stored
 
 
 def get_document(

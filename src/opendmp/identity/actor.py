@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from opendmp.identity.ins import Ins
 
@@ -38,6 +39,8 @@ class Actor:
     on_behalf_of: str | None = None  # software: the RPPS of the professional it acts for
     source_address: str | None = None
     display_name: str | None = None
+    # The SAMU / Centre 15 regulating doctor's role, asserted by the login (auth issue).
+    samu_regulator: bool = False
 
     @property
     def rpps(self) -> str | None:
@@ -51,12 +54,12 @@ class Actor:
         return replace(self, source_address=source_address)
 
     @classmethod
-    def patient(cls, ins: Ins, **kw: str | None) -> Actor:
+    def patient(cls, ins: Ins, **kw: Any) -> Actor:
         return cls(ActorKind.PATIENT, ins.value, ins=ins, **kw)
 
     @classmethod
-    def professional(cls, rpps: str, profession: str, organisation: str | None = None, **kw: str | None) -> Actor:
-        return cls(ActorKind.PROFESSIONAL, rpps, profession=profession, organisation=organisation, **kw)  # type: ignore[arg-type]
+    def professional(cls, rpps: str, profession: str, organisation: str | None = None, **kw: Any) -> Actor:
+        return cls(ActorKind.PROFESSIONAL, rpps, profession=profession, organisation=organisation, **kw)
 
     @classmethod
     def operator(cls, name: str) -> Actor:

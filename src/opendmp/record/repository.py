@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from opendmp.access import repository as matrix_repo
 from opendmp.access.policy import RecordFacts
-from opendmp.consent.models import Authorisation
+from opendmp.consent import repository as consents
 from opendmp.identity.ins import Ins, InsSystem, StrictTraits
 from opendmp.identity.models import InsLookup, Patient, TraitsLookup
 from opendmp.record.models import LegalRepresentative, Record
@@ -57,15 +58,6 @@ def active_representatives(session: Session, record_id: uuid.UUID) -> list[Legal
     )
 
 
-def current_care_team(session: Session, record_id: uuid.UUID, now: datetime) -> frozenset[str]:
-    rows = session.execute(
-        select(Authorisation.rpps, Authorisation.expires_at).where(
-            Authorisation.record_id == record_id, Authorisation.revoked_at.is_(None)
-        )
-    ).all()
-    return frozenset(rpps for rpps, expires in rows if expires is None or expires > now)
-
-
 def load_facts(
     session: Session,
     record: Record,
@@ -74,10 +66,17 @@ def load_facts(
     representatives: list[LegalRepresentative] | None = None,
 ) -> RecordFacts:
     reps = active_representatives(session, record.id) if representatives is None else representatives
+    prefs = consents.preferences(session, record.id)
     return RecordFacts(
         record_id=record.id,
         status=record.status,
         holder=Ins(InsSystem(patient.ins_system), patient.ins_value),
         representatives=frozenset(Ins(InsSystem(r.ins_system), r.ins_value) for r in reps),
-        care_team=current_care_team(session, record.id, now),
+        grants=consents.current_grants(session, record.id, now),
+        blocked=consents.blocked(session, record.id),
+        medecin_traitant=prefs.medecin_traitant if prefs else None,
+        switches=consents.switches_of(prefs),
+        emergencies=consents.running_emergencies(session, record.id, now),
+        matrix=matrix_repo.current_matrix(session),
+        mask_new_documents=prefs.mask_new_documents if prefs else False,
     )

@@ -17,6 +17,7 @@ from opendmp.access import service as access
 from opendmp.access.policy import Action, NewRecord
 from opendmp.config import OpeningPolicy
 from opendmp.consent.models import Authorisation, AuthorisationKind
+from opendmp.consent.windows import window_days_for, window_end
 from opendmp.document.models import Document, DocumentAuthor, DocumentExam, DocumentLookup, SubmissionSet
 from opendmp.document.vault import Vault
 from opendmp.identity import geography
@@ -27,6 +28,7 @@ from opendmp.journal import service as journal
 from opendmp.journal.models import GENESIS_HASH, JournalEntry, JournalHead
 from opendmp.kit.errors import InvalidInput
 from opendmp.kit.ids import new_id
+from opendmp.notify.models import ContactPoint, NotificationPreference, OutboxMessage
 from opendmp.record import repository as repo
 from opendmp.record.errors import (
     AmbiguousTraits,
@@ -236,8 +238,11 @@ def plan_opening(
                 "granted_at": now,
                 "granted_via": "opening",
                 "declared_by": actor.rpps,
-                "expires_at": None,
+                # A new record has no holder's default yet: the profession's or the platform's.
+                "expires_at": window_end(now, window_days_for(actor.profession, None, None)),
                 "revoked_at": None,
+                "masked_access": False,
+                "revoked_by": None,
             }
         )
         events.append(
@@ -626,6 +631,9 @@ def purge_record(session: Session, actor: Actor, record_id: uuid.UUID, now: date
     # The INS lookup stays (pointing at the tombstone): see _clear_purged_lookup. The documents'
     # bytes are shredded with the record's data key once this commits (jobs.shred).
     purged: tuple[Any, ...] = (
+        ContactPoint,
+        NotificationPreference,
+        OutboxMessage,  # unsent messages about a purged record are not sent
         TraitsLookup,
         LegalRepresentative,
         Authorisation,
