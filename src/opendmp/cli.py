@@ -636,6 +636,136 @@ def ledger_assign(entry_id: str, finess: Annotated[str, typer.Option(help="the p
     err.print(f"entry {entry_id} assigned to {finess}")
 
 
+# ---------------------------------------------------------------- notifications
+
+notify_app = typer.Typer(no_args_is_help=True, help="Notifications: contacts, the outbox worker, failures.")
+contact_app = typer.Typer(no_args_is_help=True, help="Where people are reached.")
+notify_app.add_typer(contact_app, name="contact")
+app.add_typer(notify_app, name="notify")
+
+
+def _notify_id(text: str, what: str) -> uuid.UUID:
+    from opendmp.kit.ids import parse_id
+
+    value = parse_id(text)
+    if value is None:
+        raise fail(f"not a {what} id: {text}", 2)
+    return value
+
+
+@notify_app.command("send")
+def notify_send(
+    loop: Annotated[bool, typer.Option("--loop", help="keep sending until interrupted")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between passes with --loop")] = 5.0,
+) -> None:
+    """Send the outbox's due messages (email, SMS) now; with --loop, keep doing it."""
+    import time
+
+    from opendmp.notify import worker
+    from opendmp.notify.senders import make_senders
+
+    with runtime_scope() as runtime, domain_errors():
+        delivery = worker.Delivery.from_settings(runtime.settings)
+        try:
+            while True:
+                report = worker.send_due(runtime.sessions, make_senders(runtime.settings), runtime.clock, delivery)
+                if report.sent or report.retried or report.failed or not loop:
+                    err.print(
+                        f"notifications: {report.sent} sent, {report.retried} to retry, {report.failed} failed"
+                        + (f", {report.lost} sent after losing their lease" if report.lost else "")
+                    )
+                if not loop:
+                    break
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            err.print("stopped")
+
+
+@contact_app.command("set")
+def notify_contact_set(
+    record_id: str,
+    email: Annotated[str | None, typer.Option(help="email address")] = None,
+    phone: Annotated[str | None, typer.Option(help="mobile number (06…, or +33…)")] = None,
+    representative: Annotated[str | None, typer.Option(help="a legal representative's id, not the holder")] = None,
+    unverified: Annotated[
+        bool, typer.Option("--unverified", help="not checked with the person: receives nothing until verified")
+    ] = False,
+) -> None:
+    """Set the holder's (or a legal representative's) email and/or mobile number."""
+    from opendmp.kit.db import unit_of_work
+    from opendmp.notify import service as notifications
+    from opendmp.notify.models import ChannelKind
+
+    if email is None and phone is None:
+        raise fail("give --email, --phone or both", 2)
+    rid = _record_id(record_id)
+    rep = _notify_id(representative, "representative") if representative else None
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        now, actor = runtime.clock.now(), operator_actor()
+        for channel, value in ((ChannelKind.EMAIL, email), (ChannelKind.SMS, phone)):
+            if value is not None:
+                notifications.set_contact(
+                    session, actor, rid, channel, value, now, verified=not unverified, representative_id=rep
+                )
+    err.print(f"contact points of {rid} updated")
+
+
+@contact_app.command("list")
+def notify_contact_list(record_id: str) -> None:
+    """List a record's contact points (addresses masked)."""
+    from opendmp.notify import service as notifications
+
+    rid = _record_id(record_id)
+    with runtime_scope() as runtime, domain_errors(), runtime.sessions() as session:
+        for contact in notifications.contacts_of(session, rid):
+            verified = f"verified {contact.verified_at:%Y-%m-%d}" if contact.verified_at else "unverified"
+            out.print(
+                f"{contact.person} {contact.channel} {notifications.mask_address(contact.address)} {verified}",
+                highlight=False,
+            )
+
+
+@contact_app.command("professional")
+def notify_contact_professional(
+    rpps: str, email: Annotated[str, typer.Option(help="secure messaging (MSSanté) address")]
+) -> None:
+    """Set a professional's secure messaging address (e.g. the médecin traitant's)."""
+    from opendmp.kit.db import unit_of_work
+    from opendmp.notify import service as notifications
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        notifications.set_professional_contact(session, operator_actor(), rpps, email, runtime.clock.now())
+    err.print(f"secure messaging address of {rpps} set")
+
+
+@notify_app.command("failed")
+def notify_failed(limit: int = 100) -> None:
+    """List the messages given up on (addresses masked), oldest first."""
+    from opendmp.notify import service as notifications
+
+    with runtime_scope() as runtime, domain_errors(), runtime.sessions() as session:
+        failed = notifications.failed_messages(session, limit)
+    for m in failed:
+        out.print(
+            f"{m.id} {m.created_at:%Y-%m-%d %H:%M} {m.category} {m.channel} {m.address} "
+            f"attempts={m.attempts} error={m.last_error or '-'}",
+            highlight=False,
+        )
+    err.print(f"{len(failed)} failed message(s)")
+
+
+@notify_app.command("retry")
+def notify_retry(message_id: str) -> None:
+    """Give a failed message a fresh set of attempts (once its cause is fixed)."""
+    from opendmp.kit.db import unit_of_work
+    from opendmp.notify import service as notifications
+
+    mid = _notify_id(message_id, "message")
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        notifications.retry_failed(session, mid, runtime.clock.now())
+    err.print(f"message {message_id} queued again")
+
+
 # ---------------------------------------------------------------- jobs, audit, seed
 
 

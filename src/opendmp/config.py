@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,22 @@ class OpeningPolicy(StrEnum):
 
     OPT_IN = "opt-in"
     OPT_OUT = "opt-out"
+
+
+class EmailSender(StrEnum):
+    FILE = "file"  # .eml files under data_dir/outbox (development)
+    SMTP = "smtp"
+
+
+class SmsSender(StrEnum):
+    FILE = "file"  # .sms files under data_dir/outbox (development)
+    HTTP = "http"  # an SMS gateway: POST {"to", "text"} as JSON with a bearer token
+
+
+class SmtpSecurity(StrEnum):
+    STARTTLS = "starttls"
+    TLS = "tls"  # implicit TLS (port 465)
+    NONE = "none"  # a relay on the same host or network only
 
 
 class Settings(BaseSettings):
@@ -49,6 +65,25 @@ class Settings(BaseSettings):
     # Documents larger than this are refused (413 on the API).
     max_document_bytes: int = 20 * 1024 * 1024
     public_base_url: str = "http://127.0.0.1:8000"
+    # Notifications (notify/): outside production the senders default to files under
+    # data_dir/outbox; production must name them (docs/decisions/0012-notification-outbox.md).
+    notify_email_sender: EmailSender | None = None
+    notify_sms_sender: SmsSender | None = None
+    notify_smtp_host: str | None = None
+    notify_smtp_port: int = 587
+    notify_smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    notify_smtp_user: str | None = None
+    notify_smtp_password: SecretStr | None = None
+    notify_smtp_ca_file: Path | None = None  # a private CA for the relay's certificate
+    notify_from: str = "OpenDMP <ne-pas-repondre@opendmp.localhost>"
+    notify_sms_url: str | None = None
+    notify_sms_token: SecretStr | None = None
+    # A claimed message is claimed again only after its lease, which must outlast any send (one
+    # SMTP exchange is a handful of network steps, each bounded by the timeout).
+    notify_timeout_seconds: float = 20.0
+    notify_lease_seconds: int = 600
+    notify_max_attempts: int = 8
+    notify_retry_base_seconds: int = 60
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -56,6 +91,8 @@ class Settings(BaseSettings):
     def _production_is_strict(self) -> Settings:
         if self.env is Environment.PRODUCTION and self.dev_mode:
             raise ValueError("OPENDMP_DEV_MODE cannot be on when OPENDMP_ENV=production")
+        if self.notify_lease_seconds < 10 * self.notify_timeout_seconds:
+            raise ValueError("OPENDMP_NOTIFY_LEASE_SECONDS must be at least 10 × OPENDMP_NOTIFY_TIMEOUT_SECONDS")
         return self
 
     @property

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from opendmp.config import Settings
 from opendmp.document.blobstore import sweep_orphans
 from opendmp.document.models import Document
 from opendmp.document.vault import Vault
@@ -41,6 +42,7 @@ class JobContext:
     sessions: sessionmaker[Session]
     vault: Vault
     on_progress: Progress | None = None
+    settings: Settings | None = None  # jobs that reach outside (the notification senders)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,23 @@ def sweep_blobs(context: JobContext, now: datetime) -> JobResult:
     return JobResult("blob-sweeper", removed, 0)
 
 
+def send_notifications(context: JobContext, now: datetime) -> JobResult:
+    """Send the outbox's due messages (retries included) and forget old ones."""
+    from opendmp.notify import worker
+    from opendmp.notify.senders import make_senders
+
+    if context.settings is None:
+        raise ValueError("the notify job needs the settings (its senders)")
+    report = worker.send_due(
+        context.sessions,
+        make_senders(context.settings),
+        worker.RunningClock(now),
+        worker.Delivery.from_settings(context.settings),
+    )
+    worker.prune(context.sessions, now)
+    return JobResult("notify", report.sent, report.failed)
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -153,6 +172,7 @@ JOBS: dict[str, Job] = {
             _record_job("majority", _adults_with_representatives, records.end_minority),
         ),
         Job("blob-sweeper", "remove blobs left by transactions that never committed", sweep_blobs),
+        Job("notify", "send due notifications (email, SMS), retry failed ones with backoff", send_notifications),
     )
 }
 

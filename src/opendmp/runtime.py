@@ -31,7 +31,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
 
     def job_context(self, on_progress: Callable[[str, int, int], None] | None = None) -> JobContext:
-        return JobContext(self.sessions, self.vault, on_progress)
+        return JobContext(self.sessions, self.vault, on_progress, self.settings)
 
     def close(self) -> None:
         self.engine.dispose()
