@@ -6,7 +6,17 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from opendmp.access.policy import Action, Decision, DocumentFacts, NewDocument, RecordFacts, Target, decide
+from opendmp.access.policy import (
+    Action,
+    Decision,
+    DocumentFacts,
+    NewAuthorisation,
+    NewDocument,
+    NewEmergency,
+    RecordFacts,
+    Target,
+    decide,
+)
 from opendmp.identity.actor import Actor
 from opendmp.journal import service as journal
 from opendmp.kit.errors import AccessDenied, HiddenFromActor
@@ -18,7 +28,8 @@ def require(session: Session, actor: Actor, action: Action, target: Target, now:
     decision = decide(actor, action, target, now)
     if decision.allowed:
         return decision
-    record = target.record if isinstance(target, NewDocument | DocumentFacts) else target
+    on_record = isinstance(target, NewDocument | DocumentFacts | NewAuthorisation | NewEmergency)
+    record = target.record if on_record else target  # type: ignore[union-attr]
     record_id = record.record_id if isinstance(record, RecordFacts) else None
     journal.append(
         session,
@@ -37,7 +48,12 @@ def require(session: Session, actor: Actor, action: Action, target: Target, now:
         record_id=record_id,
         at=now,
     )
-    if isinstance(target, RecordFacts) and not decide(actor, Action.RECORD_LOOKUP, target, now).allowed:
+    hides_record = isinstance(target, RecordFacts | NewAuthorisation | NewEmergency)
+    if (
+        hides_record
+        and isinstance(record, RecordFacts)
+        and not decide(actor, Action.RECORD_LOOKUP, record, now).allowed
+    ):
         raise HiddenFromActor("no such record")
     if isinstance(target, DocumentFacts) and not decide(actor, Action.DOCUMENT_READ, target, now).allowed:
         raise HiddenFromActor("no such document")  # a refused read answers exactly like a missing one
