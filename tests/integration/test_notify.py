@@ -417,6 +417,17 @@ def test_nobody_is_notified_about_a_deceased_holder(runtime: Runtime, clock: Fro
     assert outbox(runtime) == []
 
 
+def test_purging_a_record_forgets_its_contacts_and_unsent_messages(runtime: Runtime, clock: FrozenClock) -> None:
+    ins, record_id = a_record(runtime, phone=PHONE)
+    notify(runtime, record_id, Category.NEW_DOCUMENT)
+    with unit_of_work(runtime.sessions) as session:
+        records.request_deletion(session, Actor.patient(ins), record_id, clock.now())
+    run_jobs(runtime.job_context(), clock.now(), ["purge"])
+    assert outbox(runtime) == []
+    with runtime.sessions() as session:
+        assert notifications.contacts_of(session, record_id) == []
+
+
 # ---------------------------------------------------------------- senders
 
 
