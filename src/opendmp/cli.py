@@ -191,6 +191,7 @@ def demo(
 
         run_jobs(runtime.job_context(), runtime.clock.now())
         sample = _demo_examples(runtime)
+        _demo_contacts(runtime, sample["nir"])
     base = f"http://{host}:{port}"
     err.print(
         f"""
@@ -201,6 +202,7 @@ def demo(
   look a patient up:       curl -H "Authorization: Bearer $TOKEN" -X POST {base}/fhir/Patient/_search \\
                              -d 'identifier=urn:oid:1.2.250.1.213.1.4.11|{sample["nir"]}'
   the patient's token:     opendmp dev-token --ins {sample["nir"]}
+  send notifications:      opendmp notify send   (development: files in {s.data_dir.resolve() / "outbox"})
 Data in {s.data_dir.resolve()} (delete it to start over). Ctrl-C stops.
 """,
         highlight=False,
@@ -219,6 +221,27 @@ def _demo_examples(runtime: Any) -> dict[str, str]:
         ).scalar_one_or_none()
         nir = session.execute(select(Patient.ins_value).order_by(Patient.ins_value).limit(1)).scalar_one_or_none()
     return {"rpps": rpps or "?", "nir": nir or "?"}
+
+
+def _demo_contacts(runtime: Any, nir: str) -> None:
+    """The sample patient gets a (fake) verified email and mobile number, so that the demo's
+    notifications can be seen as files in the outbox folder."""
+    from sqlalchemy import select
+
+    from opendmp.identity.models import Patient
+    from opendmp.kit.db import unit_of_work
+    from opendmp.notify import service as notifications
+    from opendmp.notify.models import ChannelKind
+
+    with unit_of_work(runtime.sessions) as session:
+        record_id = session.execute(
+            select(Patient.record_id).where(Patient.ins_value == nir).limit(1)
+        ).scalar_one_or_none()
+        if record_id is None or notifications.contacts_of(session, record_id):
+            return
+        now, actor = runtime.clock.now(), operator_actor()
+        notifications.set_contact(session, actor, record_id, ChannelKind.EMAIL, "patient.demo@example.org", now)
+        notifications.set_contact(session, actor, record_id, ChannelKind.SMS, "+33600000000", now)
 
 
 # ---------------------------------------------------------------- tokens
