@@ -15,9 +15,12 @@ from sqlalchemy import text
 
 from opendmp import __version__
 from opendmp.config import Settings
+from opendmp.fhir.audit_routes import ROUTES as AUDIT_ROUTES
+from opendmp.fhir.consent_routes import ROUTES as CONSENT_ROUTES
 from opendmp.fhir.document_routes import ROUTES as DOCUMENT_ROUTES
 from opendmp.fhir.errors import EXCEPTION_HANDLERS
 from opendmp.fhir.routes import ROUTES as FHIR_ROUTES
+from opendmp.journal.checkpoint import CheckpointTicker, take_checkpoint
 from opendmp.kit.clock import Clock
 from opendmp.kit.logging import get_logger
 from opendmp.kit.threads import threaded
@@ -96,16 +99,31 @@ def create_app(
 ) -> Litestar:
     runtime = runtime or build_runtime(settings or Settings(), clock)
     metrics = Metrics()
+    # Signed checkpoints of the journal at least every minute while the service runs (rule 7).
+    ticker = CheckpointTicker(
+        lambda: take_checkpoint(runtime.sessions, runtime.keys.journal_signing_key, runtime.clock.now()),
+        runtime.settings.journal_checkpoint_interval,
+    )
 
     def on_shutdown() -> None:
+        ticker.stop()
         runtime.close()
 
     return Litestar(
-        route_handlers=[*FHIR_ROUTES, *DOCUMENT_ROUTES, *WEB_ROUTES, healthz, metrics_endpoint],
+        route_handlers=[
+            *FHIR_ROUTES,
+            *DOCUMENT_ROUTES,
+            *AUDIT_ROUTES,
+            *CONSENT_ROUTES,
+            *WEB_ROUTES,
+            healthz,
+            metrics_endpoint,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[lambda app: observe(app, metrics)],
         openapi_config=OpenAPIConfig(title="OpenDMP", version=__version__, path="/schema"),
-        state=_state(runtime, metrics),
+        state=_state(runtime, metrics, ticker),
+        on_startup=[ticker.start],
         on_shutdown=[on_shutdown],
         debug=False,
         # A bundle may carry several documents of the maximum size in base64 (4/3): the routes
@@ -114,7 +132,7 @@ def create_app(
     )
 
 
-def _state(runtime: Runtime, metrics: Metrics) -> Any:
+def _state(runtime: Runtime, metrics: Metrics, ticker: CheckpointTicker) -> Any:
     from litestar.datastructures import State
 
-    return State({"runtime": runtime, "metrics": metrics})
+    return State({"runtime": runtime, "metrics": metrics, "checkpoint_ticker": ticker})

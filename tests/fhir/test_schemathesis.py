@@ -33,6 +33,13 @@ OPERATIONS = [
     ("GET", "/fhir/Binary/{document_id}"),
     ("POST", "/fhir"),
     ("GET", "/fhir/Patient/{patient_id}/$recent-exam"),
+    ("GET", "/fhir/AuditEvent"),
+    ("POST", "/fhir/AuditEvent/_search"),
+    ("POST", "/fhir/Consent"),
+    ("GET", "/fhir/Consent"),
+    ("GET", "/fhir/Consent/{consent_id}"),
+    ("PATCH", "/fhir/Consent/{consent_id}"),
+    ("POST", "/fhir/Patient/{patient_id}/$emergency-access"),
     ("GET", "/"),
     ("GET", "/healthz"),
 ]

@@ -100,7 +100,9 @@ def test_a_professional_declaration_is_journaled_with_the_declarers_rpps_and_not
     _, record_id = record
     run(runtime, consents.authorise, DOCTOR, record_id, DOCTOR.id, care_team=True, patient_present=True)
     assert ("consent:authorise", "success", DOCTOR.id) in journal_actions(runtime, record_id)
-    assert [m.category for m in outbox(runtime, record_id)] == ["consent-change"]
+    messages = outbox(runtime, record_id)
+    assert [m.category for m in messages] == ["consent-change"]
+    assert "autorisé" in messages[0].body
 
 
 def test_a_professional_cannot_authorise_themselves_without_the_patient(

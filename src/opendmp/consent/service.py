@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,10 +35,11 @@ from opendmp.consent.models import (
 )
 from opendmp.consent.windows import EMERGENCY_DURATION, check_window_days, window_days_for, window_end
 from opendmp.identity.actor import Actor
+from opendmp.identity.ins import Ins
 from opendmp.identity.models import Professional
 from opendmp.identity.service import validate_rpps
 from opendmp.journal import service as journal
-from opendmp.kit.errors import InvalidInput
+from opendmp.kit.errors import AccessDenied, HiddenFromActor, InvalidInput
 from opendmp.record import repository as records_repo
 from opendmp.record.errors import RecordNotFound
 from opendmp.record.models import Record, RecordStatus
@@ -206,7 +208,7 @@ def authorise(
         now,
         reason=f"kind={kind.value};via={grant.granted_via};days={days}" + (";masked" if masked_access else ""),
     )
-    _tell(session, record_id, "authorisation-granted", now, _name(professional))
+    _tell(session, record_id, "authorised", now, _name(professional))
     return grant
 
 
@@ -227,7 +229,7 @@ def revoke(session: Session, actor: Actor, record_id: uuid.UUID, rpps: str, now:
     for grant in current:
         grant.revoked_at, grant.revoked_by = now, actor.id
     _event(session, actor, record_id, "consent:revoke", rpps, now)
-    _tell(session, record_id, "authorisation-revoked", now)
+    _tell(session, record_id, "revoked", now)
     return current
 
 
@@ -240,7 +242,7 @@ def revoke_by_id(session: Session, actor: Actor, authorisation_id: uuid.UUID, no
     if grant.revoked_at is None:
         grant.revoked_at, grant.revoked_by = now, actor.id
         _event(session, actor, grant.record_id, "consent:revoke", grant.rpps, now)
-        _tell(session, grant.record_id, "authorisation-revoked", now)
+        _tell(session, grant.record_id, "revoked", now)
     return grant
 
 
@@ -259,7 +261,7 @@ def block(session: Session, actor: Actor, record_id: uuid.UUID, rpps: str, now: 
     session.add(entry)
     session.flush()
     _event(session, actor, record_id, "consent:block", rpps, now)
-    _tell(session, record_id, "professional-blocked", now)
+    _tell(session, record_id, "blocked", now)
     return entry
 
 
@@ -279,7 +281,7 @@ def unblock(session: Session, actor: Actor, record_id: uuid.UUID, rpps: str, now
         )
     existing.unblocked_at, existing.unblocked_by = now, actor.id
     _event(session, actor, record_id, "consent:unblock", rpps, now)
-    _tell(session, record_id, "professional-unblocked", now)
+    _tell(session, record_id, "unblocked", now)
     return existing
 
 
@@ -539,3 +541,71 @@ def import_matrix(session: Session, actor: Actor, text: str, now: datetime, note
 def export_matrix(session: Session, actor: Actor, now: datetime, version: int | None = None) -> HabilitationMatrix:
     access.require(session, actor, Action.MATRIX_ADMIN, None, now)
     return matrix_repo.matrix_version(session, version) if version is not None else matrix_repo.current_matrix(session)
+
+
+# --- one consent, by id (the FHIR edge's read and status change) -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OneConsent:
+    kind: str  # "authorisation", "block", "preferences"
+    record_id: uuid.UUID
+    holder: Ins
+    authorisation: Authorisation | None = None
+    block: ProfessionalBlock | None = None
+    preferences: ConsentPreferences | None = None
+
+
+def _locate(session: Session, consent_id: uuid.UUID) -> tuple[str, uuid.UUID, Any]:
+    grant = session.get(Authorisation, consent_id)
+    if grant is not None:
+        return "authorisation", grant.record_id, grant
+    blocked_row = session.get(ProfessionalBlock, consent_id)
+    if blocked_row is not None:
+        return "block", blocked_row.record_id, blocked_row
+    if records_repo.get_record(session, consent_id) is not None:
+        return "preferences", consent_id, repo.preferences(session, consent_id)
+    raise NoSuchConsent("no such consent")
+
+
+def get_consent(session: Session, actor: Actor, consent_id: uuid.UUID, now: datetime) -> OneConsent:
+    """A consent the actor may read (the holder's and representatives'); to anyone else it does
+    not exist, and the refusal is journaled."""
+    kind, record_id, row = _locate(session, consent_id)
+    _, facts = record_facts(session, record_id, now)
+    try:
+        access.require(session, actor, Action.CONSENT_READ, facts, now)
+    except AccessDenied:
+        raise HiddenFromActor("no such consent") from None
+    _event(session, actor, record_id, "consent:read", str(consent_id), now, target_type="consent")
+    return OneConsent(
+        kind,
+        record_id,
+        facts.holder,
+        authorisation=row if kind == "authorisation" else None,
+        block=row if kind == "block" else None,
+        preferences=row if kind == "preferences" else None,
+    )
+
+
+def deactivate(session: Session, actor: Actor, consent_id: uuid.UUID, now: datetime) -> OneConsent:
+    """Status → inactive: revoke an authorisation, lift a block."""
+    kind, record_id, row = _locate(session, consent_id)
+    if kind == "authorisation":
+        revoke_by_id(session, actor, consent_id, now)
+    elif kind == "block":
+        if row.unblocked_at is None:
+            unblock(session, actor, record_id, row.rpps, now)
+        else:
+            _, facts = record_facts(session, record_id, now)
+            access.require(session, actor, Action.CONSENT_MANAGE, facts, now)
+    else:
+        raise InvalidInput("the preferences stay active: change them instead", field="Consent.status")
+    return get_consent(session, actor, consent_id, now)
+
+
+def display_names(session: Session, rpps: set[str]) -> dict[str, str]:
+    if not rpps:
+        return {}
+    rows = session.execute(select(Professional).where(Professional.rpps.in_(sorted(rpps)))).scalars()
+    return {p.rpps: _name(p) for p in rows}

@@ -141,3 +141,48 @@ class DocumentSearchByPostOperation(Operation):
         self.request_body = RequestBody(
             content={"application/x-www-form-urlencoded": OpenAPIMediaType(schema=schema)}, required=True
         )
+
+
+AUDIT_SEARCH_FIELDS = ("patient", "patient.identifier", "date", "agent", "agent.identifier", "_count", "_sort", "_page")
+
+
+@dataclass
+class AuditSearchOperation(Operation):
+    def __post_init__(self) -> None:
+        self.parameters = [
+            *(self.parameters or []),
+            *(Parameter(name=name, param_in="query", schema=_STRING) for name in AUDIT_SEARCH_FIELDS),
+        ]
+
+
+@dataclass
+class AuditSearchByPostOperation(Operation):
+    def __post_init__(self) -> None:
+        schema = Schema(type=OpenAPIType.OBJECT, properties={name: _STRING for name in AUDIT_SEARCH_FIELDS})
+        self.request_body = RequestBody(
+            content={"application/x-www-form-urlencoded": OpenAPIMediaType(schema=schema)}, required=True
+        )
+
+
+_CONSENT_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["resourceType"],
+    properties={"resourceType": Schema(type=OpenAPIType.STRING, enum=["Consent"])},
+)
+CONSENT_SEARCH_FIELDS = ("patient", "patient.identifier", "status", "category")
+
+
+@dataclass
+class ConsentBodyOperation(Operation):
+    def __post_init__(self) -> None:
+        media = OpenAPIMediaType(schema=_CONSENT_SCHEMA)
+        self.request_body = RequestBody(content={"application/fhir+json": media}, required=True)
+
+
+@dataclass
+class ConsentSearchOperation(Operation):
+    def __post_init__(self) -> None:
+        self.parameters = [
+            *(self.parameters or []),
+            *(Parameter(name=name, param_in="query", schema=_STRING) for name in CONSENT_SEARCH_FIELDS),
+        ]

@@ -118,7 +118,7 @@ def capability_statement(request: Request[Any, Any, Any]) -> Response[bytes]:
     runtime = runtime_of(request)
     operations = [
         {"name": name, "definition": f"{base_url(request)}/fhir/OperationDefinition/Patient-{name}"}
-        for name in ("open", "close", "reopen", "object", "request-deletion", "suspend")
+        for name in ("open", "close", "reopen", "object", "request-deletion", "suspend", "emergency-access")
     ]
     return fhir_response(
         {
@@ -167,7 +167,51 @@ def capability_statement(request: Request[Any, Any, Any]) -> Response[bytes]:
                                 },
                             ],
                             "operation": operations,
-                        }
+                        },
+                        {
+                            "type": "Consent",
+                            "documentation": "authorisations, blocks and the holder's preferences (emergency "
+                            "switches, default masking, médecin traitant, access window): see docs/api/contract.md; "
+                            "revoked by setting status to inactive",
+                            "interaction": [
+                                {"code": "create"},
+                                {"code": "read"},
+                                {"code": "patch"},
+                                {"code": "search-type"},
+                            ],
+                            "searchParam": [
+                                {"name": "patient", "type": "reference", "documentation": "Patient/<record id>"},
+                                {"name": "patient.identifier", "type": "token", "documentation": "<system>|<NIR>"},
+                                {"name": "status", "type": "token"},
+                                {
+                                    "name": "category",
+                                    "type": "token",
+                                    "documentation": "authorisation, block, preferences",
+                                },
+                            ],
+                        },
+                        {
+                            "type": "AuditEvent",
+                            "documentation": "the record's journal, for its holder and legal representatives; "
+                            "every search names the patient",
+                            "interaction": [{"code": "search-type"}],
+                            "searchParam": [
+                                {"name": "patient", "type": "reference", "documentation": "Patient/<record id>"},
+                                {
+                                    "name": "patient.identifier",
+                                    "type": "token",
+                                    "documentation": "the holder's INS: <system>|<NIR>",
+                                },
+                                {"name": "date", "type": "date", "documentation": "ge, gt, le, lt, eq"},
+                                {
+                                    "name": "agent",
+                                    "type": "token",
+                                    "documentation": "a professional: RPPS or urn:oid:1.2.250.1.71.4.2.1|8<RPPS>",
+                                },
+                                {"name": "_count", "type": "number"},
+                                {"name": "_sort", "type": "string", "documentation": "-date (default) or date"},
+                            ],
+                        },
                     ],
                 }
             ],
