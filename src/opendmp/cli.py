@@ -820,26 +820,135 @@ def audit_verify(
         bool, typer.Option("--content", help="also decrypt every document and check its SHA-256")
     ] = False,
 ) -> None:
-    """Check every journal chain (numbering, links, entry hashes, heads) and, with --content,
-    every stored document against the SHA-256 recorded when it was filed."""
-    from opendmp.journal.service import verify_all
+    """Check every journal chain (numbering, links, payload and entry hashes, heads), every signed
+    checkpoint, and that each head a checkpoint sealed is still in its chain unchanged; with
+    --content, every stored document against the SHA-256 recorded when it was filed. Names the
+    first broken entry by chain and position, and exits 1 on any problem."""
+    import time
 
-    with runtime_scope() as runtime, runtime.sessions() as session:
-        breaks = [f"chain {b.chain} entry {b.seq}: {b.problem}" for b in verify_all(session)]
+    from opendmp.journal.checkpoint import trusted_keys
+    from opendmp.journal.repository import snapshot
+    from opendmp.journal.retention import retention_cutoff
+    from opendmp.journal.verify import Verification
+
+    breaks: list[str] = []
+    problems = 0
+    with runtime_scope() as runtime, domain_errors():
+        s = runtime.settings
+        try:
+            keys = trusted_keys(runtime.keys.journal_signing_key, s.journal_previous_public_keys)
+        except ValueError as error:
+            raise fail(f"OPENDMP_JOURNAL_PREVIOUS_PUBLIC_KEYS: {error}", 2) from error
+        verification = Verification(
+            keys=keys, redact_before=retention_cutoff(runtime.clock.now(), s.journal_retention_years)
+        )
+        started = time.perf_counter()
+        with snapshot(runtime.engine) as connection:
+            for problem in verification.run(connection):
+                problems += 1
+                if len(breaks) < 50:
+                    breaks.append(str(problem))
+        elapsed = time.perf_counter() - started
         checked = 0
         if content:
             from opendmp.document.verify import verify_contents
 
-            with progress() as bar:
+            with runtime.sessions() as session, progress() as bar:
                 task = bar.add_task("documents", total=None)
-                for problem in verify_contents(session, runtime.vault, lambda n: bar.update(task, completed=n)):
-                    breaks.append(problem)
+                for line in verify_contents(session, runtime.vault, lambda n: bar.update(task, completed=n)):
+                    problems += 1
+                    if len(breaks) < 50:
+                        breaks.append(line)
                 checked = int(bar.tasks[0].completed)
-    for line in breaks[:50]:
+    for line in breaks:
         err.print(line, highlight=False)
-    if breaks:
-        raise fail(f"verification failed: {len(breaks)} problem(s)", 1)
-    err.print("journal verified: every chain intact" + (f"; {checked} documents intact" if content else ""))
+    v = verification
+    err.print(
+        f"journal: {v.entries:,} entries in {v.chains:,} chains ({v.redacted:,} redacted), {v.checkpoints:,} "
+        f"checkpoints (last at {v.last_checkpoint_at or 'never'}), read in {elapsed:.1f} s "
+        f"({v.entries / max(elapsed, 1e-9):,.0f} entries/s)",
+        highlight=False,
+    )
+    if problems:
+        raise fail(f"verification failed: {problems} problem(s); first: {breaks[0]}", 1)
+    documents = f"; {checked} documents intact" if content else ""
+    err.print(f"journal verified: every chain and checkpoint intact{documents}")
+
+
+def _moment(text: str | None, option: str, *, end_of_day: bool = False) -> datetime | None:
+    """An ISO date or date-time (UTC when no offset); a date as --until means through that day."""
+    if text is None:
+        return None
+    from datetime import timedelta
+
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end_of_day else moment
+        parsed = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise fail(f"{option} is a date (YYYY-MM-DD) or an ISO date-time", 2) from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@audit_app.command("by-actor")
+def audit_by_actor(
+    actor_id: Annotated[str, typer.Argument(help="RPPS, NIR, account, client or job name, as journaled")],
+    since: Annotated[str | None, typer.Option(help="from this date or date-time (UTC)")] = None,
+    until: Annotated[str | None, typer.Option(help="up to this date (included) or date-time")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON array on standard output")] = False,
+) -> None:
+    """Everything one actor did, across records: operators' forensics (the only journal query that
+    crosses records). The search itself is journaled on the system chain."""
+    from opendmp.journal import reading
+    from opendmp.journal.service import iso
+    from opendmp.kit.db import unit_of_work
+
+    start, end = _moment(since, "--since"), _moment(until, "--until", end_of_day=True)
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        found = reading.entries_by_actor(session, operator_actor(), actor_id, start, end, runtime.clock.now())
+        rows = [
+            {
+                "at": iso(e.at),
+                "chain": e.chain,
+                "seq": e.seq,
+                "actor_kind": e.actor_kind,
+                "actor_id": e.actor_id,
+                "actor_organisation": e.actor_organisation,
+                "action": e.action,
+                "target_type": e.target_type,
+                "target_id": e.target_id,
+                "outcome": e.outcome,
+                "reason": e.reason,
+                "purpose": e.purpose,
+                "source_address": e.source_address,
+            }
+            for e in found
+        ]
+    if as_json:
+        out.print(json.dumps(rows, ensure_ascii=False), highlight=False, markup=False)
+    else:
+        for r in rows:
+            target = f"{r['target_type']}:{r['target_id']}" if r["target_id"] else r["target_type"]
+            extra = " ".join(f"{k}={r[k]}" for k in ("reason", "purpose", "source_address") if r[k])
+            line = f"{r['at']} {r['chain']}#{r['seq']} {r['action']} {target} {r['outcome']} {extra}"
+            out.print(line.rstrip(), markup=False)
+    err.print(f"{len(rows)} journal entries by {actor_id}")
+
+
+@audit_app.command("public-key")
+def audit_public_key() -> None:
+    """Print the journal's public key (PEM) and its key id, for auditors who check checkpoints."""
+    from cryptography.hazmat.primitives import serialization
+
+    from opendmp.journal.checkpoint import key_id
+
+    with runtime_scope() as runtime:
+        public = runtime.keys.journal_signing_key.public_key()
+        pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    out.print(pem.decode("ascii").strip(), highlight=False)
+    err.print(f"key id {key_id(public)}")
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="Master and data keys.")

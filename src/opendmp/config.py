@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     # Older master keys, kept only to unwrap data keys until rotation re-wraps them (comma-separated base64).
     previous_master_keys: str | None = None
     journal_signing_key_file: Path | None = None
+    # Public keys of earlier journal signing keys (comma-separated base64, 32 raw bytes each), so
+    # that `audit verify` still checks the checkpoints they signed after a key change.
+    journal_previous_public_keys: str | None = None
+    # Seconds between signed checkpoints in the served app (0: only `jobs run journal-checkpoint`).
+    journal_checkpoint_interval: float = 60.0
+    # After this many years the retention job replaces journal payloads by their hashes
+    # (docs/decisions/0011-journal-retention-and-checkpoints.md).
+    journal_retention_years: int = Field(default=20, ge=1)
     token_signing_key_file: Path | None = None
     # Content storage: the key store is a database of its own (default a SQLite file under data_dir/keystore);
     # blobs go to a folder (file:///path, default data_dir/blobs) or an S3-compatible bucket (s3://bucket/prefix).

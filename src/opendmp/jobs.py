@@ -136,6 +136,36 @@ def sweep_blobs(context: JobContext, now: datetime) -> JobResult:
     return JobResult("blob-sweeper", removed, 0)
 
 
+def _journal_settings(context: JobContext, job: str) -> Settings:
+    if context.settings is None:
+        raise ValueError(f"the {job} job needs the settings")
+    return context.settings
+
+
+def journal_checkpoint(context: JobContext, now: datetime) -> JobResult:
+    """Sign a checkpoint over the heads of every journal chain (the served app also does it every minute)."""
+    from opendmp.journal.checkpoint import take_checkpoint
+    from opendmp.kit.keys import load_keys
+
+    keys = load_keys(_journal_settings(context, "journal-checkpoint"))
+    checkpoint = take_checkpoint(context.sessions, keys.journal_signing_key, now)
+    return JobResult("journal-checkpoint", checkpoint.changed, 0)
+
+
+def journal_retention(context: JobContext, now: datetime) -> JobResult:
+    """Replace journal payloads older than the retention period by their hashes (admin connection)."""
+    from opendmp.journal.retention import redact_expired
+
+    settings = _journal_settings(context, "journal-retention")
+    admin_url = settings.admin_database_url or settings.resolved_database_url
+    report = redact_expired(context.sessions, admin_url, settings.journal_retention_years, now)
+    if report.failed:
+        from opendmp.kit.logging import get_logger
+
+        get_logger("opendmp.jobs").error("journal retention failed", error=report.error)
+    return JobResult("journal-retention", report.redacted, 1 if report.failed else 0)
+
+
 def send_notifications(context: JobContext, now: datetime) -> JobResult:
     """Send the outbox's due messages (retries included) and forget old ones."""
     from opendmp.notify import worker
@@ -172,6 +202,13 @@ JOBS: dict[str, Job] = {
             _record_job("majority", _adults_with_representatives, records.end_minority),
         ),
         Job("blob-sweeper", "remove blobs left by transactions that never committed", sweep_blobs),
+        Job(
+            "journal-retention",
+            "replace journal payloads older than the retention period by their hashes (chains stay verifiable)",
+            journal_retention,
+        ),
+        # After the record jobs, so that it seals what they journaled.
+        Job("journal-checkpoint", "sign a checkpoint over the heads of every journal chain", journal_checkpoint),
         Job("notify", "send due notifications (email, SMS), retry failed ones with backoff", send_notifications),
     )
 }

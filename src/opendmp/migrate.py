@@ -3,7 +3,9 @@
 The service never connects as a superuser. With OPENDMP_ADMIN_DATABASE_URL, `db upgrade`
 migrates as the admin, creates the role named in OPENDMP_DATABASE_URL (LOGIN, NOSUPERUSER)
 and grants it what it needs: read and write on the tables, except the journal, which the
-application may only read and append to (no UPDATE, no DELETE: tampering needs the admin).
+application may only read and append to (no UPDATE, no DELETE: tampering needs the admin), and
+the journal's checkpoints, which it writes the same way. Retention rewrites old journal payloads
+through the admin connection.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy.engine import make_url
 from opendmp.kit.db import is_sqlite, make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-APPEND_ONLY_TABLES = ("journal_entry",)
+APPEND_ONLY_TABLES = ("journal_entry", "journal_checkpoint", "journal_checkpoint_head")
 
 
 def alembic_config(connection: Connection) -> Config:

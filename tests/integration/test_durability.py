@@ -11,7 +11,7 @@ import httpx
 from opendmp.auth.tokens import issue_token
 from opendmp.config import Settings
 from opendmp.identity.actor import Actor
-from opendmp.journal.service import verify_all
+from opendmp.journal.verify import verify_all
 from opendmp.kit.keys import load_keys
 from opendmp.runtime import build_runtime
 from tests.fhir.conftest import a_person, open_parameters

@@ -32,6 +32,8 @@ EXPECTED_TABLES = {
     "remuneration_entry",
     "journal_entry",
     "journal_head",
+    "journal_checkpoint",
+    "journal_checkpoint_head",
     "alembic_version",
     "document",
     "document_author",
@@ -112,6 +114,12 @@ def test_migrations_build_the_schema_from_empty_on_postgres_with_a_restricted_ro
             with pytest.raises(ProgrammingError):
                 conn.execute(text("DELETE FROM journal_entry"))
             conn.rollback()
+            for table in ("journal_checkpoint", "journal_checkpoint_head"):
+                conn.execute(text(f"SELECT count(*) FROM {table}"))
+                for statement in (f"UPDATE {table} SET seq = 0", f"DELETE FROM {table}"):
+                    with pytest.raises(ProgrammingError):
+                        conn.execute(text(statement))
+                    conn.rollback()
             with pytest.raises(ProgrammingError):
                 conn.execute(text("CREATE TABLE intruder (id int)"))
         engine.dispose()

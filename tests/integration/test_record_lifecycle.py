@@ -14,7 +14,8 @@ from opendmp.identity.ins import Ins, InsSystem, StrictTraits
 from opendmp.identity.models import InsLookup, Patient, TraitsLookup
 from opendmp.jobs import run_jobs
 from opendmp.journal.models import JournalEntry
-from opendmp.journal.service import entries_of, verify_all
+from opendmp.journal.service import entries_of
+from opendmp.journal.verify import verify_all
 from opendmp.kit.clock import FrozenClock
 from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import AccessDenied, HiddenFromActor, InvalidInput

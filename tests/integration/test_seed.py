@@ -12,7 +12,7 @@ from opendmp.consent.models import Authorisation
 from opendmp.identity.ins import Ins, InsSystem
 from opendmp.identity.models import InsLookup, Patient, TraitsLookup
 from opendmp.journal.models import JournalEntry, JournalHead
-from opendmp.journal.service import verify_all
+from opendmp.journal.verify import verify_all
 from opendmp.kit.db import unit_of_work
 from opendmp.record import service as records
 from opendmp.record.models import Record
@@ -23,7 +23,7 @@ from opendmp.stats.models import RemunerationEntry
 from tests import factories as f
 
 # Ids, hashes and the record they belong to differ by nature; everything else must be equal.
-VOLATILE = {"id", "record_id", "hash", "prev_hash", "chain", "target_id", "rule_id"}
+VOLATILE = {"id", "record_id", "hash", "payload_hash", "prev_hash", "chain", "target_id", "rule_id"}
 PER_RECORD = (Record, Patient, InsLookup, TraitsLookup, Authorisation, RemunerationEntry, JournalEntry, JournalHead)
 
 

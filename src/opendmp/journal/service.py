@@ -1,16 +1,23 @@
 """The one journal writer. Each entry is appended in the transaction of the change (or read) it
 records, and chained to the previous entry of its chain with SHA-256.
 
-entry.hash = SHA-256(canonical JSON of the fields listed in HASHED_FIELDS, prev_hash included),
-canonical = keys sorted, separators "," and ":", UTF-8, `at` in ISO 8601 UTC with microseconds,
-absent values as null. docs/api/contract.md repeats this so an auditor can check it alone.
+Each entry is a header and a payload (docs/api/contract.md repeats this so an auditor can check
+it alone):
+
+    payload_hash = SHA-256(canonical JSON of the PAYLOAD_FIELDS)
+    hash         = SHA-256(canonical JSON of chain, seq, at, prev_hash, payload_hash)
+
+canonical = keys sorted, separators "," and ":", UTF-8 (non-ASCII kept), `at` in ISO 8601 UTC
+with microseconds (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), absent values as null, `seq` a number.
+The chain is made of headers only, so the retention job can replace an old payload by its hash
+(the payload columns become NULL, `payload_hash` stays) and every chain still verifies.
+Entries written before revision 0005 have no `payload_hash`: their hash covers LEGACY_FIELDS.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,7 +31,22 @@ from opendmp.identity.actor import Actor
 from opendmp.journal.models import GENESIS_HASH, SYSTEM_CHAIN, JournalEntry, JournalHead
 from opendmp.kit.ids import new_id
 
-HASHED_FIELDS = (
+# In sorted order: the order of the canonical JSON object, and of _Payload's fields.
+PAYLOAD_FIELDS = (
+    "action",
+    "actor_id",
+    "actor_kind",
+    "actor_organisation",
+    "outcome",
+    "purpose",
+    "reason",
+    "source_address",
+    "target_id",
+    "target_type",
+)
+HEADER_FIELDS = ("at", "chain", "payload_hash", "prev_hash", "seq")
+# The single-hash form of the foundation (before revision 0005), still verified.
+LEGACY_FIELDS = (
     "chain",
     "seq",
     "at",
@@ -65,31 +87,111 @@ def canonical_json(payload: dict[str, Any]) -> bytes:
     return _CANONICAL.encode(payload)
 
 
-def entry_hash(fields: dict[str, Any]) -> str:
-    payload = {name: fields[name] for name in HASHED_FIELDS}
+class _Payload(msgspec.Struct):
+    """The payload as msgspec encodes it: the same bytes as canonical_json of the dict, without
+    building one (audit verify hashes a few hundred thousand of these per second)."""
+
+    action: str | None
+    actor_id: str | None
+    actor_kind: str | None
+    actor_organisation: str | None
+    outcome: str | None
+    purpose: str | None
+    reason: str | None
+    source_address: str | None
+    target_id: str | None
+    target_type: str | None
+
+
+def payload_hash(*values: str | None) -> str:
+    """SHA-256 of the payload, given its values in PAYLOAD_FIELDS order."""
+    return hashlib.sha256(_CANONICAL.encode(_Payload(*values))).hexdigest()
+
+
+# The header's canonical JSON, written directly: every value in it is a number or a string that
+# needs no escaping (hex digests, a hex record id or "system", digits of a timestamp). Callers
+# with other values (a tampered row) use header_hash_checked.
+_HEADER = '{"at":"%s","chain":"%s","payload_hash":"%s","prev_hash":"%s","seq":%d}'
+
+
+def header_hash(chain: str, seq: int, at: str, prev_hash: str, payload: str) -> str:
+    """The entry's hash from its header; `at` already in canonical text."""
+    return hashlib.sha256((_HEADER % (at, chain, payload, prev_hash, seq)).encode()).hexdigest()
+
+
+def _plain(text: str) -> bool:
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
+def header_hash_checked(chain: str, seq: int, at: str, prev_hash: str, payload: str) -> str:
+    """header_hash for any values: the documented canonical_json when a value would need escaping."""
+    if isinstance(seq, int) and all(_plain(v) for v in (chain, at, prev_hash, payload)):
+        return header_hash(chain, seq, at, prev_hash, payload)
+    fields = {"at": at, "chain": chain, "payload_hash": payload, "prev_hash": prev_hash, "seq": seq}
+    return hashlib.sha256(canonical_json(fields)).hexdigest()
+
+
+def legacy_hash(fields: dict[str, Any]) -> str:
+    """The hash of an entry written before revision 0005 (one hash over every field)."""
+    payload = {name: fields[name] for name in LEGACY_FIELDS}
     payload["at"] = iso(payload["at"]) if isinstance(payload["at"], datetime) else payload["at"]
     return hashlib.sha256(canonical_json(payload)).hexdigest()
 
 
+def entry_hash(fields: dict[str, Any]) -> str:
+    """The hash of an entry from its row, by the documented definition (slow; tests and tools)."""
+    at = iso(fields["at"]) if isinstance(fields["at"], datetime) else fields["at"]
+    payload = fields.get("payload_hash")
+    if payload is None:
+        return legacy_hash(fields)
+    header = {
+        "at": at,
+        "chain": fields["chain"],
+        "payload_hash": payload,
+        "prev_hash": fields["prev_hash"],
+        "seq": fields["seq"],
+    }
+    return hashlib.sha256(canonical_json(header)).hexdigest()
+
+
+def entry_payload_hash(fields: dict[str, Any]) -> str:
+    """The payload hash from a row's fields, by the documented definition."""
+    return hashlib.sha256(canonical_json({name: fields[name] for name in PAYLOAD_FIELDS})).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """What happened, before it is placed in its chain."""
+    """What happened, before it is placed in its chain. `purpose` says why the access happened
+    ("care", "emergency", "patient-access", …) when the edge knows it."""
 
     action: str
     target_type: str
     target_id: str | None
     outcome: Outcome = Outcome.SUCCESS
     reason: str | None = None
+    purpose: str | None = None
 
 
 def build_entry(chain: str, seq: int, prev_hash: str, at: datetime, actor: Actor, event: Event) -> dict[str, Any]:
-    """The row of one entry, hash included. Pure: the bulk seeder uses it too."""
-    fields: dict[str, Any] = {
+    """The row of one entry, hashes included. Pure: the bulk seeder uses it too."""
+    at = at.astimezone(UTC)  # truncated to microseconds already; both databases keep exactly that
+    digest = payload_hash(
+        event.action,
+        actor.id,
+        actor.kind.value,
+        actor.organisation,
+        event.outcome.value,
+        event.purpose,
+        event.reason,
+        actor.source_address,
+        event.target_id,
+        event.target_type,
+    )
+    return {
         "id": new_id(),
         "chain": chain,
         "seq": seq,
-        # Truncated to microseconds already; both databases keep exactly that.
-        "at": at.astimezone(UTC),
+        "at": at,
         "actor_kind": actor.kind.value,
         "actor_id": actor.id,
         "actor_organisation": actor.organisation,
@@ -98,11 +200,12 @@ def build_entry(chain: str, seq: int, prev_hash: str, at: datetime, actor: Actor
         "target_id": event.target_id,
         "outcome": event.outcome.value,
         "reason": event.reason,
+        "purpose": event.purpose,
         "source_address": actor.source_address,
+        "payload_hash": digest,
         "prev_hash": prev_hash,
+        "hash": header_hash_checked(chain, seq, iso(at), prev_hash, digest),
     }
-    fields["hash"] = entry_hash(fields)
-    return fields
 
 
 def append(session: Session, actor: Actor, event: Event, *, record_id: uuid.UUID | None, at: datetime) -> JournalEntry:
@@ -110,7 +213,7 @@ def append(session: Session, actor: Actor, event: Event, *, record_id: uuid.UUID
     chain = chain_of(record_id)
     head = session.execute(select(JournalHead).where(JournalHead.chain == chain).with_for_update()).scalar_one_or_none()
     if head is None:
-        head = JournalHead(chain=chain, seq=0, hash=GENESIS_HASH)
+        head = JournalHead(chain=chain, seq=0, hash=GENESIS_HASH, checkpointed_seq=0)
         session.add(head)
     fields = build_entry(chain, head.seq + 1, head.hash, at, actor, event)
     entry = JournalEntry(**fields)
@@ -125,57 +228,3 @@ def entries_of(session: Session, record_id: uuid.UUID | None) -> list[JournalEnt
     return list(
         session.execute(select(JournalEntry).where(JournalEntry.chain == chain).order_by(JournalEntry.seq)).scalars()
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ChainBreak:
-    chain: str
-    seq: int
-    problem: str
-
-
-def _as_fields(entry: JournalEntry) -> dict[str, Any]:
-    return {name: getattr(entry, name) for name in (*HASHED_FIELDS, "hash")}
-
-
-def verify_chain(entries: Iterable[dict[str, Any]]) -> Iterator[ChainBreak]:
-    """Check one chain in seq order: numbering without gaps, links, and each entry's own hash."""
-    expected_prev, expected_seq = GENESIS_HASH, 1
-    for fields in entries:
-        chain, seq = fields["chain"], fields["seq"]
-        if seq != expected_seq:
-            yield ChainBreak(chain, seq, f"sequence gap: expected {expected_seq}")
-        if fields["prev_hash"] != expected_prev:
-            yield ChainBreak(chain, seq, "link broken: prev_hash differs from the previous entry's hash")
-        if entry_hash(fields) != fields["hash"]:
-            yield ChainBreak(chain, seq, "entry altered: its hash does not match its content")
-        expected_prev, expected_seq = fields["hash"], seq + 1
-
-
-def verify_all(session: Session) -> Iterator[ChainBreak]:
-    """Verify every chain against its head (a truncated chain is caught by the head)."""
-    heads = {h.chain: h for h in session.execute(select(JournalHead)).scalars()}
-    current: str | None = None
-    batch: list[dict[str, Any]] = []
-
-    def finish(chain: str, rows: list[dict[str, Any]]) -> Iterator[ChainBreak]:
-        yield from verify_chain(rows)
-        head = heads.pop(chain, None)
-        last = rows[-1] if rows else None
-        if head is None:
-            yield ChainBreak(chain, 0, "chain has no head")
-        elif last is None or head.seq != last["seq"] or head.hash != last["hash"]:
-            yield ChainBreak(chain, head.seq, "chain truncated: head does not match the last entry")
-
-    stmt = select(JournalEntry).order_by(JournalEntry.chain, JournalEntry.seq)
-    for entry in session.execute(stmt.execution_options(yield_per=5000)).scalars():
-        if entry.chain != current:
-            if current is not None:
-                yield from finish(current, batch)
-            current, batch = entry.chain, []
-        batch.append(_as_fields(entry))
-        session.expunge(entry)
-    if current is not None:
-        yield from finish(current, batch)
-    for chain, head in heads.items():
-        yield ChainBreak(chain, head.seq, "chain head without entries")

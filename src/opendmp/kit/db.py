@@ -47,7 +47,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A long read that needs one snapshot (audit verify) asks for a deferred BEGIN, so that it
+        # does not hold the write lock.
+        deferred = conn.get_execution_options().get("sqlite_deferred_begin")
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
