@@ -315,3 +315,34 @@ def test_an_invisible_document_reaches_the_patient_a_month_later(
     assert not can_read(runtime, Actor.patient(ins), document_id)
     clock.advance(timedelta(days=30))
     assert can_read(runtime, Actor.patient(ins), document_id)
+
+
+def test_the_holder_is_told_of_each_new_professional_reading_the_record_once(
+    runtime: Runtime, record: tuple[Ins, uuid.UUID]
+) -> None:
+    _, record_id = record
+    document_id = publish(runtime, record_id)
+    f.authorise(runtime, record_id, DOCTOR)
+    assert can_read(runtime, DOCTOR, document_id)
+    assert can_read(runtime, DOCTOR, document_id)
+    first = [m for m in outbox(runtime, record_id) if m.category == "first-access"]
+    assert len(first) == 1 and "DR2" in first[0].body.upper()
+
+
+def test_the_holder_is_told_after_two_weeks_of_a_document_hidden_from_them(
+    runtime: Runtime, clock: FrozenClock, record: tuple[Ins, uuid.UUID]
+) -> None:
+    from opendmp.jobs import run_jobs
+
+    _, record_id = record
+    security = [{"coding": [{"system": VISIBILITY_SYSTEM, "code": "INVISIBLE_PATIENT"}]}]
+    publish(runtime, record_id, securityLabel=security)
+    before = len(outbox(runtime, record_id))
+    clock.advance(timedelta(days=13))
+    run_jobs(runtime.job_context(), clock.now(), ["invisible-notice"])
+    assert len(outbox(runtime, record_id)) == before
+    clock.advance(timedelta(days=2))
+    run_jobs(runtime.job_context(), clock.now(), ["invisible-notice"])
+    run_jobs(runtime.job_context(), clock.now(), ["invisible-notice"])
+    told = [m for m in outbox(runtime, record_id)[before:] if m.category == "new-document"]
+    assert len(told) == 1

@@ -96,3 +96,23 @@ class EmergencyAccess(Base):
 
 Index("ix_emergency_access_record_expires", EmergencyAccess.record_id, EmergencyAccess.expires_at)
 Index("ix_emergency_access_reviewed", EmergencyAccess.reviewed_at)
+
+
+class ProfessionalFirstAccess(Base):
+    """When each professional first read the record: the holder is told of every new one."""
+
+    __tablename__ = "professional_first_access"
+
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("record.id"), primary_key=True)
+    rpps: Mapped[str] = mapped_column(String(11), primary_key=True)
+    first_at: Mapped[datetime]
+
+
+class InvisibleDocumentNotice(Base):
+    """An INVISIBLE_PATIENT document the holder was told about (after two weeks), so once only."""
+
+    __tablename__ = "invisible_document_notice"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("document.id"), primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("record.id"), index=True)
+    noticed_at: Mapped[datetime]

@@ -31,7 +31,9 @@ from opendmp.consent.models import (
     AuthorisationKind,
     ConsentPreferences,
     EmergencyAccess,
+    InvisibleDocumentNotice,
     ProfessionalBlock,
+    ProfessionalFirstAccess,
 )
 from opendmp.consent.windows import EMERGENCY_DURATION, check_window_days, window_days_for, window_end
 from opendmp.identity.actor import Actor
@@ -609,3 +611,54 @@ def display_names(session: Session, rpps: set[str]) -> dict[str, str]:
         return {}
     rows = session.execute(select(Professional).where(Professional.rpps.in_(sorted(rpps)))).scalars()
     return {p.rpps: _name(p) for p in rows}
+
+
+# --- what the holder is told without asking --------------------------------------------------
+
+
+def note_professional_access(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> None:
+    """The first time a professional reads the record, the holder is told who (OpenDMP's addition
+    to the DMP's notifications); later reads are only journaled."""
+    rpps = actor.rpps
+    if rpps is None or actor.kind.value not in ("professional", "software"):
+        return
+    if session.get(ProfessionalFirstAccess, (record_id, rpps)) is not None:
+        return
+    session.add(ProfessionalFirstAccess(record_id=record_id, rpps=rpps, first_at=now))
+    from opendmp.notify import service as notify
+    from opendmp.notify.models import Category
+
+    who = actor.display_name or _directory_name(session, rpps)
+    notify.notify_holder(session, record_id, Category.FIRST_ACCESS, {"professional": who}, now)
+
+
+def announce_invisible_documents(session: Session, now: datetime) -> int:
+    """Tell each holder, once, about INVISIBLE_PATIENT documents filed more than two weeks ago and
+    not yet released (the announcement consultation should have happened by then); they become
+    visible at one month by the policy itself. Returns how many holders were told."""
+    from opendmp.access.policy import RELEASE_INVISIBLE_AFTER, TELL_INVISIBLE_AFTER
+    from opendmp.document.models import Document
+    from opendmp.notify import service as notify
+    from opendmp.notify.models import Category
+
+    due = session.execute(
+        select(Document.id, Document.record_id)
+        .outerjoin(InvisibleDocumentNotice, InvisibleDocumentNotice.document_id == Document.id)
+        .where(
+            Document.invisible_to_patient,
+            Document.status == "current",
+            Document.submitted_at <= now - TELL_INVISIBLE_AFTER,
+            Document.submitted_at > now - RELEASE_INVISIBLE_AFTER,
+            InvisibleDocumentNotice.document_id.is_(None),
+        )
+    ).all()
+    by_record: dict[uuid.UUID, int] = {}
+    for document_id, record_id in due:
+        session.add(InvisibleDocumentNotice(document_id=document_id, record_id=record_id, noticed_at=now))
+        by_record[record_id] = by_record.get(record_id, 0) + 1
+    for record_id, count in by_record.items():
+        # Not to the representatives: such a document may be a minor's confidential act.
+        notify.notify_holder(
+            session, record_id, Category.NEW_DOCUMENT, {"count": count}, now, include_representatives=False
+        )
+    return len(by_record)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from opendmp.access import service as access
 from opendmp.access.policy import Action, DocumentFacts, NewDocument, RecordFacts, readable_by
+from opendmp.consent import service as consents
 from opendmp.document import codes, exams
 from opendmp.document import repository as repo
 from opendmp.document.cda import CdaHeader, read_header
@@ -393,6 +394,7 @@ def get_document(
     journal.append(
         session, actor, journal.Event(action, "document", str(document_id)), record_id=document.record_id, at=now
     )
+    consents.note_professional_access(session, actor, document.record_id, now)
     return StoredDocument(document, authors, created=False)
 
 
@@ -459,6 +461,8 @@ def search_documents(
         record_id=record_id,
         at=now,
     )
+    if rows:
+        consents.note_professional_access(session, actor, record_id, now)
     return [StoredDocument(d, authors[d.id], created=False) for d in rows], total
 
 

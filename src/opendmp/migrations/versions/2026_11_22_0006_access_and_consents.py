@@ -78,6 +78,33 @@ def upgrade() -> None:
     op.create_index("ix_emergency_access_record_expires", "emergency_access", ["record_id", "expires_at"])
     op.create_index("ix_emergency_access_reviewed", "emergency_access", ["reviewed_at"])
 
+    op.create_table(
+        "professional_first_access",
+        sa.Column("record_id", sa.Uuid(), nullable=False),
+        sa.Column("rpps", sa.String(length=11), nullable=False),
+        sa.Column("first_at", opendmp.kit.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["record_id"], ["record.id"], name=op.f("fk_professional_first_access_record_id_record")
+        ),
+        sa.PrimaryKeyConstraint("record_id", "rpps", name=op.f("pk_professional_first_access")),
+    )
+    op.create_table(
+        "invisible_document_notice",
+        sa.Column("document_id", sa.Uuid(), nullable=False),
+        sa.Column("record_id", sa.Uuid(), nullable=False),
+        sa.Column("noticed_at", opendmp.kit.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["document_id"], ["document.id"], name=op.f("fk_invisible_document_notice_document_id_document")
+        ),
+        sa.ForeignKeyConstraint(
+            ["record_id"], ["record.id"], name=op.f("fk_invisible_document_notice_record_id_record")
+        ),
+        sa.PrimaryKeyConstraint("document_id", name=op.f("pk_invisible_document_notice")),
+    )
+    op.create_index(
+        op.f("ix_invisible_document_notice_record_id"), "invisible_document_notice", ["record_id"], unique=False
+    )
+
     version = op.create_table(
         "habilitation_matrix_version",
         sa.Column("version", sa.Integer(), autoincrement=False, nullable=False),
@@ -116,6 +143,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_invisible_document_notice_record_id"), table_name="invisible_document_notice")
+    op.drop_table("invisible_document_notice")
+    op.drop_table("professional_first_access")
     op.drop_table("habilitation_matrix_entry")
     op.drop_table("habilitation_matrix_version")
     op.drop_index("ix_emergency_access_reviewed", table_name="emergency_access")
