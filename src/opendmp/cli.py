@@ -659,6 +659,114 @@ def ledger_assign(entry_id: str, finess: Annotated[str, typer.Option(help="the p
     err.print(f"entry {entry_id} assigned to {finess}")
 
 
+# ---------------------------------------------------------------- access rules and emergencies
+
+matrix_app = typer.Typer(
+    no_args_is_help=True, help="The habilitation matrix: which document classes each profession reads."
+)
+emergency_app = typer.Typer(no_args_is_help=True, help="Emergency accesses (bris de glace, SAMU): the review queue.")
+app.add_typer(matrix_app, name="matrix")
+app.add_typer(emergency_app, name="emergency")
+
+
+@matrix_app.command("export")
+def matrix_export(
+    path: Annotated[Path | None, typer.Argument(help="CSV file to write (standard output when omitted)")] = None,
+    version: Annotated[int | None, typer.Option(help="an earlier version (default: the current one)")] = None,
+) -> None:
+    """Write the matrix as CSV: one row per profession (TRE_G15), one 0/1 column per class code."""
+    from opendmp.consent import service as consents
+    from opendmp.kit.db import unit_of_work
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        matrix = consents.export_matrix(session, operator_actor(), runtime.clock.now(), version)
+    if not matrix.allowed and version is not None:
+        raise fail(f"no matrix version {version}", 4)
+    if path is None:
+        out.print(matrix.to_csv(), end="", highlight=False, markup=False)
+    else:
+        path.write_text(matrix.to_csv(), encoding="utf-8")
+        err.print(f"matrix version {matrix.version} written to {path}")
+
+
+@matrix_app.command("import")
+def matrix_import(
+    path: Annotated[Path, typer.Argument(help="CSV file in the export's format")],
+    note: Annotated[str | None, typer.Option(help="why this version (kept with it)")] = None,
+) -> None:
+    """Store the file as the next version; it applies from the next request on."""
+    from opendmp.consent import service as consents
+    from opendmp.kit.db import unit_of_work
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise fail(f"cannot read {path}: {error.strerror}") from error
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        version = consents.import_matrix(session, operator_actor(), text, runtime.clock.now(), note)
+    err.print(f"matrix version {version} imported from {path}")
+
+
+@matrix_app.command("versions")
+def matrix_versions() -> None:
+    """List the versions: number, date, author, note."""
+    from opendmp.access import repository as matrix_repo
+    from opendmp.kit.db import unit_of_work
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        for v in matrix_repo.versions(session):
+            out.print(f"{v.version}  {v.created_at:%Y-%m-%d %H:%M}  {v.created_by}  {v.note or ''}", highlight=False)
+
+
+@emergency_app.command("review")
+def emergency_review(
+    justified: Annotated[str | None, typer.Option(help="mark this emergency access as justified")] = None,
+    unjustified: Annotated[str | None, typer.Option(help="mark this emergency access as unjustified")] = None,
+    note: Annotated[str | None, typer.Option(help="the reviewer's note")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the emergency accesses awaiting review, or close one with --justified/--unjustified ID."""
+    import json
+
+    from opendmp.consent import service as consents
+    from opendmp.kit.db import unit_of_work
+
+    if justified and unjustified:
+        raise fail("give --justified or --unjustified, not both", 2)
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        now = runtime.clock.now()
+        if justified or unjustified:
+            target = _record_id(justified or unjustified or "")
+            entry = consents.review(session, operator_actor(), target, now, justified=bool(justified), note=note)
+            err.print(f"emergency access {entry.id} reviewed: {entry.review_outcome}")
+            return
+        pending = consents.pending_reviews(session, operator_actor(), now)
+        rows = [
+            {
+                "id": str(e.id),
+                "record": str(e.record_id),
+                "rpps": e.rpps,
+                "mode": e.mode,
+                "reason": e.reason,
+                "started": e.started_at.isoformat(),
+                "expires": e.expires_at.isoformat(),
+            }
+            for e in pending
+        ]
+    if as_json:
+        out.print(json.dumps(rows, ensure_ascii=False), highlight=False, markup=False)
+        return
+    if not rows:
+        err.print("no emergency access awaits review")
+    for row in rows:
+        out.print(
+            f"{row['id']}  {row['started'][:16]}  RPPS {row['rpps']}  {row['mode']}  "
+            f"record={row['record']}  {row['reason']}",
+            highlight=False,
+            markup=False,
+        )
+
+
 # ---------------------------------------------------------------- notifications
 
 notify_app = typer.Typer(no_args_is_help=True, help="Notifications: contacts, the outbox worker, failures.")

@@ -183,6 +183,14 @@ def send_notifications(context: JobContext, now: datetime) -> JobResult:
     return JobResult("notify", report.sent, report.failed)
 
 
+def announce_invisible(context: JobContext, now: datetime) -> JobResult:
+    from opendmp.consent.service import announce_invisible_documents
+
+    with unit_of_work(context.sessions) as session:
+        told = announce_invisible_documents(session, now)
+    return JobResult("invisible-notice", told, 0)
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -209,6 +217,11 @@ JOBS: dict[str, Job] = {
         ),
         # After the record jobs, so that it seals what they journaled.
         Job("journal-checkpoint", "sign a checkpoint over the heads of every journal chain", journal_checkpoint),
+        Job(
+            "invisible-notice",
+            "tell holders of documents hidden from them for two weeks (visible after a month at most)",
+            announce_invisible,
+        ),
         Job("notify", "send due notifications (email, SMS), retry failed ones with backoff", send_notifications),
     )
 }

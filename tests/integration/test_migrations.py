@@ -44,6 +44,13 @@ EXPECTED_TABLES = {
     "notification_preference",
     "professional_contact",
     "notification_outbox",
+    "professional_block",
+    "consent_preferences",
+    "emergency_access",
+    "habilitation_matrix_version",
+    "habilitation_matrix_entry",
+    "professional_first_access",
+    "invisible_document_notice",
 }
 
 
