@@ -277,7 +277,7 @@ def test_the_holder_sees_every_consent_and_emergency_access(runtime: Runtime, re
     assert [a.rpps for a in view.authorisations] == [DOCTOR.id]
     assert [b.rpps for b in view.blocks] == [AUTHOR.id]
     assert [e.rpps for e in view.emergencies] == [EMERGENCY_DOCTOR.id]
-    with pytest.raises(AccessDenied):
+    with pytest.raises(HiddenFromActor):
         run(runtime, consents.consents_of, DOCTOR, record_id)
 
 

@@ -505,7 +505,11 @@ class ConsentsView:
 def consents_of(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> ConsentsView:
     """Everything the holder decided and every emergency access taken, current and past."""
     _, facts = record_facts(session, record_id, now)
-    access.require(session, actor, Action.CONSENT_READ, facts, now)
+    try:
+        access.require(session, actor, Action.CONSENT_READ, facts, now)
+    except AccessDenied:
+        # The holder's choices are theirs: to anyone else there is nothing to see (journaled).
+        raise HiddenFromActor("no such patient", field="patient") from None
     grants = list(
         session.execute(
             select(Authorisation).where(Authorisation.record_id == record_id).order_by(Authorisation.granted_at)
@@ -591,8 +595,14 @@ def get_consent(session: Session, actor: Actor, consent_id: uuid.UUID, now: date
 
 
 def deactivate(session: Session, actor: Actor, consent_id: uuid.UUID, now: datetime) -> OneConsent:
-    """Status → inactive: revoke an authorisation, lift a block."""
+    """Status → inactive: revoke an authorisation, lift a block. Whoever may not read the consent
+    is told it does not exist, like a read."""
     kind, record_id, row = _locate(session, consent_id)
+    _, facts = record_facts(session, record_id, now)
+    try:
+        access.require(session, actor, Action.CONSENT_MANAGE, facts, now)
+    except AccessDenied:
+        raise HiddenFromActor("no such consent") from None
     if kind == "authorisation":
         revoke_by_id(session, actor, consent_id, now)
     elif kind == "block":
