@@ -255,9 +255,12 @@ def dev_token(
     agent: Annotated[str | None, typer.Option(help="an insurer counter agent's name")] = None,
     finess: Annotated[str | None, typer.Option(help="the agent's office (FINESS)")] = None,
     insurer_feed: Annotated[bool, typer.Option("--insurer-feed", help="the insurer's batch")] = False,
+    samu: Annotated[bool, typer.Option("--samu", help="with --rpps: as the SAMU regulating doctor")] = False,
     ttl: int = 12 * 3600,
 ) -> None:
     """Print a development bearer token (dev mode only), nothing else."""
+    from dataclasses import replace
+
     from opendmp.auth.tokens import issue_token
     from opendmp.identity.actor import Actor
 
@@ -270,6 +273,8 @@ def dev_token(
     with runtime_scope(s) as runtime, domain_errors():
         if rpps:
             actor = _professional_actor(runtime, rpps)
+            if samu:
+                actor = replace(actor, samu_regulator=True)
         elif ins:
             actor = Actor.patient(_ins_of(runtime, ins))
         elif operator:

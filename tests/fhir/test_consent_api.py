@@ -283,3 +283,13 @@ def test_the_holder_designates_the_medecin_traitant_who_then_reads(
     response = post(client, runtime, Actor.patient(ins), resource)
     assert response.status_code == 201, response.text
     assert reads(client, runtime, DOCTOR, document_id) == 200
+
+
+def test_the_samu_regulator_role_travels_in_the_token_and_opens_the_samu_mode(
+    client: TestClient[Any], runtime: Runtime, record: tuple[Ins, Any, str]
+) -> None:
+    _, record_id, document_id = record
+    regulator = Actor.professional(ER_DOCTOR.id, "10", samu_regulator=True)
+    response = emergency(client, runtime, regulator, record_id, reason="appel au 15, patient inconscient", mode="samu")
+    assert response.status_code == 200, response.text
+    assert reads(client, runtime, ER_DOCTOR, document_id) == 200

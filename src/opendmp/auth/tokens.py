@@ -45,6 +45,8 @@ def actor_claims(actor: Actor) -> dict[str, Any]:
         value = getattr(actor, name)
         if value is not None:
             claims[name] = value
+    if actor.samu_regulator:
+        claims["samu_regulator"] = True
     return claims
 
 
@@ -103,4 +105,5 @@ class TokenVerifier:
             organisation=claims.get("organisation"),
             on_behalf_of=claims.get("on_behalf_of"),
             display_name=claims.get("display_name"),
+            samu_regulator=claims.get("samu_regulator") is True and kind is ActorKind.PROFESSIONAL,
         )
