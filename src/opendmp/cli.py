@@ -932,11 +932,15 @@ def audit_verify(
     content: Annotated[
         bool, typer.Option("--content", help="also decrypt every document and check its SHA-256")
     ] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="processes checking ranges of chains (default: the CPUs this may use)")
+    ] = None,
 ) -> None:
     """Check every journal chain (numbering, links, payload and entry hashes, heads), every signed
     checkpoint, and that each head a checkpoint sealed is still in its chain unchanged; with
     --content, every stored document against the SHA-256 recorded when it was filed. Names the
     first broken entry by chain and position, and exits 1 on any problem."""
+    import os
     import time
 
     from opendmp.journal.checkpoint import trusted_keys
@@ -956,8 +960,11 @@ def audit_verify(
             keys=keys, redact_before=retention_cutoff(runtime.clock.now(), s.journal_retention_years)
         )
         started = time.perf_counter()
+        if workers is not None and workers < 1:
+            raise fail("--workers is at least 1", 2)
+        processes = workers or len(os.sched_getaffinity(0))
         with snapshot(runtime.engine) as connection:
-            for problem in verification.run(connection):
+            for problem in verification.run(connection, database_url=s.resolved_database_url, workers=processes):
                 problems += 1
                 if len(breaks) < 50:
                     breaks.append(str(problem))
@@ -982,6 +989,7 @@ def audit_verify(
         f"({v.entries / max(elapsed, 1e-9):,.0f} entries/s)",
         highlight=False,
     )
+    problems += verification.unreported
     if problems:
         raise fail(f"verification failed: {problems} problem(s); first: {breaks[0]}", 1)
     documents = f"; {checked} documents intact" if content else ""

@@ -526,3 +526,22 @@ def test_purpose_is_kept_and_hashed_with_the_payload(runtime: Runtime, admin: En
         assert stored is not None and stored.purpose == "emergency"
     run(admin, "UPDATE journal_entry SET purpose = 'care' WHERE chain = 'system'")
     assert [p.problem for p in problems(runtime)] == ["entry altered: its payload does not match its payload_hash"]
+
+
+# ---------------------------------------------------------------- parallel verification
+
+
+def test_verification_split_across_processes_finds_the_same_problems(runtime: Runtime, admin: Engine) -> None:
+    chains = sorted(a_record(runtime, lookups=1) for _ in range(6))
+    checkpoint(runtime)
+    for chain in (chains[0], chains[-1]):
+        run(admin, "UPDATE journal_entry SET reason = 'x' WHERE chain = :c AND seq = 2", c=chain)
+    keys = trusted_keys(runtime.keys.journal_signing_key)
+    alone, split = Verification(keys=keys), Verification(keys=keys)
+    with repo.snapshot(runtime.engine) as connection:
+        expected = list(alone.run(connection))
+    with repo.snapshot(runtime.engine) as connection:
+        found = list(split.run(connection, database_url=runtime.settings.resolved_database_url, workers=3))
+    assert [(p.chain, p.seq) for p in expected] == [(chains[0], 2), (chains[-1], 2)]
+    assert found == expected
+    assert (split.entries, split.chains, split.unreported) == (alone.entries, alone.chains, 0)

@@ -3,6 +3,7 @@ and operators' forensics."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -10,14 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Result, String, func, insert, select, type_coerce, update
+from sqlalchemy import ColumnElement, Connection, Engine, String, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from opendmp.identity.models import Professional
 from opendmp.journal.models import JournalCheckpoint, JournalCheckpointHead, JournalEntry, JournalHead
 
 STREAM_BATCH = 20_000
-Rows = Result[*tuple[Any, ...]]
 PAYLOAD_COLUMNS = (
     JournalEntry.action,
     JournalEntry.actor_id,
@@ -54,14 +54,53 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
-def _stream(connection: Connection, statement: Any) -> Rows:
-    return connection.execute(statement.execution_options(yield_per=STREAM_BATCH))
+def _batches(connection: Connection, statement: Any) -> Iterator[list[tuple[Any, ...]]]:
+    """A Core statement's rows as the driver returns them (plain tuples), in batches, from a
+    server-side cursor on PostgreSQL, in the connection's transaction. Verification reads every
+    entry: SQLAlchemy's Row objects would cost it about a fifth of its time."""
+    compiled = statement.compile(dialect=connection.dialect)
+    params: Any = compiled.params
+    if compiled.positiontup is not None:  # SQLite's qmark style
+        params = tuple(compiled.params[name] for name in compiled.positiontup)
+    raw = connection.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("no database connection")
+    postgres = connection.dialect.name == "postgresql"
+    cursor = raw.cursor(name=f"opendmp_journal_{next(_cursor_ids)}") if postgres else raw.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        while True:
+            batch = cursor.fetchmany(STREAM_BATCH)
+            if not batch:
+                return
+            yield batch
+    finally:
+        cursor.close()
 
 
-def stream_entries(connection: Connection) -> Rows:
-    """Every entry's header and payload, chain by chain, in order (the (chain, seq) index)."""
+_cursor_ids = itertools.count(1)
+
+
+def _stream(connection: Connection, statement: Any) -> Iterator[tuple[Any, ...]]:
+    return itertools.chain.from_iterable(_batches(connection, statement))
+
+
+def _in_range(column: Any, low: str | None, high: str | None) -> list[ColumnElement[bool]]:
+    bounds: list[ColumnElement[bool]] = []
+    if low is not None:
+        bounds.append(column >= low)
+    if high is not None:
+        bounds.append(column < high)
+    return bounds
+
+
+def stream_entries(
+    connection: Connection, low: str | None = None, high: str | None = None
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Every entry's header and payload, chain by chain, in order (the (chain, seq) index), for
+    the chains from `low` (included) to `high` (excluded)."""
     entry = JournalEntry
-    return _stream(
+    return _batches(
         connection,
         select(
             entry.chain,
@@ -71,15 +110,21 @@ def stream_entries(connection: Connection) -> Rows:
             entry.hash,
             entry.payload_hash,
             *PAYLOAD_COLUMNS,
-        ).order_by(entry.chain, entry.seq),
+        )
+        .where(*_in_range(entry.chain, low, high))
+        .order_by(entry.chain, entry.seq),
     )
 
 
-def stream_heads(connection: Connection) -> Rows:
-    return _stream(connection, select(JournalHead.chain, JournalHead.seq, JournalHead.hash).order_by(JournalHead.chain))
+def stream_heads(connection: Connection, low: str | None = None, high: str | None = None) -> Iterator[tuple[Any, ...]]:
+    head = JournalHead
+    return _stream(
+        connection,
+        select(head.chain, head.seq, head.hash).where(*_in_range(head.chain, low, high)).order_by(head.chain),
+    )
 
 
-def checkpoints(connection: Connection) -> Rows:
+def checkpoints(connection: Connection) -> Iterator[tuple[Any, ...]]:
     cp = JournalCheckpoint
     return _stream(
         connection,
@@ -96,18 +141,22 @@ def checkpoints(connection: Connection) -> Rows:
     )
 
 
-def sealed_heads_by_checkpoint(connection: Connection) -> Rows:
+def sealed_heads_by_checkpoint(connection: Connection) -> Iterator[tuple[Any, ...]]:
     h = JournalCheckpointHead
     return _stream(
         connection, select(h.checkpoint_seq, h.position, h.chain, h.seq, h.hash).order_by(h.checkpoint_seq, h.position)
     )
 
 
-def sealed_heads_by_chain(connection: Connection, up_to: int) -> Rows:
+def sealed_heads_by_chain(
+    connection: Connection, up_to: int, low: str | None = None, high: str | None = None
+) -> Iterator[tuple[Any, ...]]:
     h = JournalCheckpointHead
     return _stream(
         connection,
-        select(h.chain, h.seq, h.hash, h.checkpoint_seq).where(h.checkpoint_seq <= up_to).order_by(h.chain, h.seq),
+        select(h.chain, h.seq, h.hash, h.checkpoint_seq)
+        .where(h.checkpoint_seq <= up_to, *_in_range(h.chain, low, high))
+        .order_by(h.chain, h.seq),
     )
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import multiprocessing
 import re
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,16 +80,43 @@ class Verification:
     last_checkpoint: int = 0
     sealed_chains: int = 0  # what the last checkpoint says
 
-    def run(self, connection: Connection) -> Iterator[ChainBreak]:
+    unreported: int = 0  # problems found by worker processes beyond those they sent back
+
+    def run(self, connection: Connection, *, database_url: str | None = None, workers: int = 1) -> Iterator[ChainBreak]:
+        """Every problem, checkpoints first, then chain by chain. With `workers` > 1 (and the
+        database's URL), ranges of chains are checked by as many processes, each in its own
+        snapshot (consistent chain by chain, which is what each check needs)."""
         yield from self._checkpoints(connection)
         counted = _Counter()
-        yield from self._chains(connection, self.last_checkpoint, counted)
+        if workers > 1 and database_url is not None:
+            yield from self._chains_in_parallel(connection, database_url, workers, counted)
+        else:
+            yield from self._chains(connection, self.last_checkpoint, counted)
         if self.last_checkpoint and counted.value != self.sealed_chains:
             yield ChainBreak(
                 CHECKPOINTS,
                 self.last_checkpoint,
                 f"says {self.sealed_chains} chains were sealed, but the checkpoints list {counted.value}",
             )
+
+    def _chains_in_parallel(
+        self, connection: Connection, database_url: str, workers: int, counted: _Counter
+    ) -> Iterator[ChainBreak]:
+        bounds = chain_ranges(workers)
+        jobs = [(database_url, self.last_checkpoint, self.redact_before, low, high) for low, high in bounds[1:]]
+        context = multiprocessing.get_context("spawn")  # never fork a process holding connections
+        with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
+            futures = [pool.submit(_verify_range, job) for job in jobs]
+            low, high = bounds[0]
+            yield from self._chains(connection, self.last_checkpoint, counted, low, high)  # this process's share
+            for future in futures:
+                result = future.result()
+                yield from result.problems
+                self.unreported += result.total - len(result.problems)
+                self.entries += result.entries
+                self.chains += result.chains
+                self.redacted += result.redacted
+                counted.value += result.sealed_chains
 
     # ------------------------------------------------------------ checkpoints
 
@@ -141,9 +170,18 @@ class Verification:
 
     # ------------------------------------------------------------ chains
 
-    def _chains(self, connection: Connection, sealed_up_to: int, counted: _Counter) -> Iterator[ChainBreak]:
-        heads = _Cursor(iter(repo.stream_heads(connection)))
-        sealed = _Cursor(iter(repo.sealed_heads_by_chain(connection, sealed_up_to)) if sealed_up_to else iter(()))
+    def _chains(
+        self,
+        connection: Connection,
+        sealed_up_to: int,
+        counted: _Counter,
+        low: str | None = None,
+        high: str | None = None,
+    ) -> Iterator[ChainBreak]:
+        """The chains from `low` (included) to `high` (excluded), all of them by default."""
+        heads = _Cursor(iter(repo.stream_heads(connection, low, high)))
+        sealed_rows = repo.sealed_heads_by_chain(connection, sealed_up_to, low, high) if sealed_up_to else ()
+        sealed = _Cursor(iter(sealed_rows))
         redact_before = iso(self.redact_before) if self.redact_before else None
         encode, payload_of, fast_header = _CANONICAL.encode, _Payload, header_hash
 
@@ -155,7 +193,7 @@ class Verification:
         new_form_seen = False
         entries = redacted = 0
 
-        for part in repo.stream_entries(connection).partitions():
+        for part in repo.stream_entries(connection, low, high):
             for row in part:
                 chain, seq, at, prev, stored, payload_digest = row[0], row[1], row[2], row[3], row[4], row[5]
                 if chain != current:
@@ -222,6 +260,49 @@ class Verification:
 
 class _Counter:
     value = 0
+
+
+def chain_ranges(parts: int) -> list[tuple[str | None, str | None]]:
+    """`parts` ranges of chain names of about the same size (record ids are random), the last
+    one open-ended (it holds "system")."""
+    cuts = [f"{256 * i // parts:02x}" for i in range(1, parts)]
+    return list(zip([None, *cuts], [*cuts, None], strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class _RangeResult:
+    problems: list[ChainBreak]
+    total: int
+    entries: int
+    chains: int
+    redacted: int
+    sealed_chains: int
+
+
+_PROBLEMS_PER_WORKER = 1000
+
+
+def _verify_range(job: tuple[str, int, datetime | None, str | None, str | None]) -> _RangeResult:
+    """A worker process's share: the chains of one range, in a snapshot of its own."""
+    from opendmp.kit.db import make_engine
+
+    database_url, sealed_up_to, redact_before, low, high = job
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        verification = Verification(redact_before=redact_before)
+        counted = _Counter()
+        problems: list[ChainBreak] = []
+        total = 0
+        with repo.snapshot(engine) as connection:
+            for problem in verification._chains(connection, sealed_up_to, counted, low, high):
+                total += 1
+                if len(problems) < _PROBLEMS_PER_WORKER:
+                    problems.append(problem)
+        return _RangeResult(
+            problems, total, verification.entries, verification.chains, verification.redacted, counted.value
+        )
+    finally:
+        engine.dispose()
 
 
 class _Cursor:
