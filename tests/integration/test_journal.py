@@ -520,7 +520,7 @@ def test_purpose_is_kept_and_hashed_with_the_payload(runtime: Runtime, admin: En
             record_id=None,
             at=runtime.clock.now(),
         )
-        entry_id = entry.id
+        entry_id = entry["id"]
     with runtime.sessions() as session:
         stored = session.get(JournalEntry, entry_id)
         assert stored is not None and stored.purpose == "emergency"

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from opendmp.identity.actor import Actor
@@ -208,19 +208,35 @@ def build_entry(chain: str, seq: int, prev_hash: str, at: datetime, actor: Actor
     }
 
 
-def append(session: Session, actor: Actor, event: Event, *, record_id: uuid.UUID | None, at: datetime) -> JournalEntry:
-    """Append one entry to the record's chain (or the system chain) in the current transaction."""
+_LOCK_HEAD = (
+    select(JournalHead.seq, JournalHead.hash).where(JournalHead.chain == bindparam("head_chain")).with_for_update()
+)
+_MOVE_HEAD = (
+    update(JournalHead)
+    .where(JournalHead.chain == bindparam("head_chain"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_INSERT_ENTRY = insert(JournalEntry)
+_INSERT_HEAD = insert(JournalHead)
+
+
+def append(
+    session: Session, actor: Actor, event: Event, *, record_id: uuid.UUID | None, at: datetime
+) -> dict[str, Any]:
+    """Append one entry to the record's chain (or the system chain) in the current transaction;
+    the entry's row is returned. Three Core statements on the session's connection (lock the
+    head, insert the entry, move the head): this runs on every request."""
     chain = chain_of(record_id)
-    head = session.execute(select(JournalHead).where(JournalHead.chain == chain).with_for_update()).scalar_one_or_none()
+    connection = session.connection()
+    head = connection.execute(_LOCK_HEAD, {"head_chain": chain}).first()
+    seq, prev = (head[0] + 1, head[1]) if head is not None else (1, GENESIS_HASH)
+    fields = build_entry(chain, seq, prev, at, actor, event)
+    connection.execute(_INSERT_ENTRY, fields)
     if head is None:
-        head = JournalHead(chain=chain, seq=0, hash=GENESIS_HASH, checkpointed_seq=0)
-        session.add(head)
-    fields = build_entry(chain, head.seq + 1, head.hash, at, actor, event)
-    entry = JournalEntry(**fields)
-    session.add(entry)
-    head.seq = fields["seq"]
-    head.hash = fields["hash"]
-    return entry
+        connection.execute(_INSERT_HEAD, {"chain": chain, "seq": seq, "hash": fields["hash"], "checkpointed_seq": 0})
+    else:
+        connection.execute(_MOVE_HEAD, {"head_chain": chain, "new_seq": seq, "new_hash": fields["hash"]})
+    return fields
 
 
 def entries_of(session: Session, record_id: uuid.UUID | None) -> list[JournalEntry]:
