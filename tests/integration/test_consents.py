@@ -346,3 +346,76 @@ def test_the_holder_is_told_after_two_weeks_of_a_document_hidden_from_them(
     run_jobs(runtime.job_context(), clock.now(), ["invisible-notice"])
     told = [m for m in outbox(runtime, record_id)[before:] if m.category == "new-document"]
     assert len(told) == 1
+
+
+def test_a_minors_confidential_document_is_hidden_from_the_representatives_not_from_the_minor(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    from datetime import date
+
+    from opendmp.record import service as records
+
+    ins, traits = f.minor(clock.now().date())
+    parent = records.RepresentativeIn(f.person(born=date(1980, 1, 1))[0], "MARTIN", "JEAN")
+    record_id = f.open_record(runtime, Actor.counter_agent("a"), ins, traits, representatives=(parent,)).record.id
+    f.add_professional(runtime, AUTHOR.id, "10")
+    security = [{"coding": [{"system": VISIBILITY_SYSTEM, "code": "INVISIBLE_REPRESENTANTS_LEGAUX"}]}]
+    confidential = publish(runtime, record_id, securityLabel=security)
+    ordinary = publish(runtime, record_id)
+    assert can_read(runtime, Actor.patient(ins), confidential)
+    assert not can_read(runtime, Actor.patient(parent.ins), confidential)
+    assert can_read(runtime, Actor.patient(parent.ins), ordinary)
+    with unit_of_work(runtime.sessions) as session:
+        listed, total = documents.search_documents(
+            session, Actor.patient(parent.ins), record_id, documents.DocumentQuery(), clock.now()
+        )
+    assert [d.document.id for d in listed] == [ordinary] and total == 1
+
+
+def test_establishment_software_files_and_reads_for_a_professional_of_the_care_team_only(
+    runtime: Runtime, record: tuple[Ins, uuid.UUID]
+) -> None:
+    _, record_id = record
+    f.authorise(runtime, record_id, DOCTOR)
+    for_doctor = Actor.software("lps-chu", "750000001", DOCTOR.id, "10")
+    for_stranger = Actor.software("lps-chu", "750000001", PHARMACIST.id, "21")
+    item = parse_document_reference(document_reference(record_id, PDF))
+    with unit_of_work(runtime.sessions) as session:
+        filed = documents.submit_document(
+            session, for_doctor, item, PDF, runtime.clock.now(), runtime.vault, max_size=1_000_000
+        ).document.id
+    assert can_read(runtime, for_doctor, filed)
+    with pytest.raises(AccessDenied), unit_of_work(runtime.sessions) as session:
+        documents.submit_document(
+            session, for_stranger, item, PDF, runtime.clock.now(), runtime.vault, max_size=1_000_000
+        )
+    assert not can_read(runtime, PHARMACIST, filed)  # authorised on nothing here
+
+
+def test_the_insurer_files_the_reimbursement_history_but_reads_nothing(
+    runtime: Runtime, record: tuple[Ins, uuid.UUID]
+) -> None:
+    _, record_id = record
+    feed = Actor.insurer_feed()
+    clinical = parse_document_reference(document_reference(record_id, PDF))
+    with pytest.raises(DomainError), unit_of_work(runtime.sessions) as session:
+        documents.submit_document(session, feed, clinical, PDF, runtime.clock.now(), runtime.vault, max_size=1_000_000)
+    resource = document_reference(record_id, PDF + b"remb", type_code=None)
+    resource["type"] = {"coding": [{"system": "urn:oid:1.2.250.1.213.1.1.4.12", "code": "REMB"}]}
+    remb = parse_document_reference(resource)
+    with unit_of_work(runtime.sessions) as session:
+        filed = documents.submit_document(
+            session, feed, remb, PDF + b"remb", runtime.clock.now(), runtime.vault, max_size=1_000_000
+        ).document.id
+    assert not can_read(runtime, feed, filed)
+    assert not can_read(runtime, Actor.counter_agent("agent"), filed)
+
+
+def test_the_habilitation_matrix_keeps_imaging_from_an_authorised_pharmacist(
+    runtime: Runtime, record: tuple[Ins, uuid.UUID]
+) -> None:
+    _, record_id = record
+    imaging = publish(runtime, record_id, type={"coding": [{"system": "http://loinc.org", "code": "18748-4"}]})
+    f.authorise(runtime, record_id, PHARMACIST, DOCTOR)
+    assert not can_read(runtime, PHARMACIST, imaging)
+    assert can_read(runtime, DOCTOR, imaging)
