@@ -36,9 +36,9 @@ from opendmp.journal.checkpoint import head_line, preamble
 from opendmp.journal.models import GENESIS_HASH
 from opendmp.journal.service import (
     _CANONICAL,
+    _HEADER,
     LEGACY_FIELDS,
     _Payload,
-    header_hash,
     header_hash_checked,
     iso,
     legacy_hash,
@@ -183,22 +183,22 @@ class Verification:
         sealed_rows = repo.sealed_heads_by_chain(connection, sealed_up_to, low, high) if sealed_up_to else ()
         sealed = _Cursor(iter(sealed_rows))
         redact_before = iso(self.redact_before) if self.redact_before else None
-        encode, payload_of, fast_header = _CANONICAL.encode, _Payload, header_hash
+        encode, payload_of, template = _CANONICAL.encode, _Payload, _HEADER
 
         current: str | None = None
         head: tuple[Any, ...] | None = None
         seals: dict[int, tuple[str, int]] = {}
         expected_seq, expected_prev, prev_plain = 1, GENESIS_HASH, True
-        last_seq, last_hash = 0, GENESIS_HASH
         new_form_seen = False
         entries = redacted = 0
 
         for part in repo.stream_entries(connection, low, high):
+            entries += len(part)
             for row in part:
                 chain, seq, at, prev, stored, payload_digest = row[0], row[1], row[2], row[3], row[4], row[5]
                 if chain != current:
                     if current is not None:
-                        yield from _finish(current, head, seals, last_seq, last_hash)
+                        yield from _finish(current, head, seals, expected_seq - 1, expected_prev)
                     current = chain
                     yield from heads.skip_before(chain, "chain head without entries")
                     head = heads.take(chain)
@@ -237,7 +237,8 @@ class Verification:
                         payload_plain = False
                         yield ChainBreak(chain, seq, "entry altered: its payload does not match its payload_hash")
                     if link_plain and payload_plain and at.isprintable() and '"' not in at and "\\" not in at:
-                        computed = fast_header(chain, seq, at, prev, payload_digest)
+                        # header_hash, inlined: this line runs once per entry
+                        computed = _sha256((template % (at, chain, payload_digest, prev, seq)).encode()).hexdigest()
                     else:
                         computed = header_hash_checked(chain, seq, at, prev, payload_digest)
                     if computed != stored:
@@ -248,10 +249,8 @@ class Verification:
                         yield ChainBreak(chain, seq, f"differs from the head sealed by checkpoint {sealed_head[1]}")
                 prev_plain = computed == stored
                 expected_prev, expected_seq = stored, seq + 1
-                last_seq, last_hash = seq, stored
-                entries += 1
         if current is not None:
-            yield from _finish(current, head, seals, last_seq, last_hash)
+            yield from _finish(current, head, seals, expected_seq - 1, expected_prev)
         yield from heads.skip_before(None, "chain head without entries")
         yield from _missing_sealed_chains(sealed, None, counted)
         self.entries += entries
