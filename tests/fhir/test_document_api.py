@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.documentreference import DocumentReference
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 from litestar.testing import TestClient
 
 from opendmp.identity.actor import Actor
@@ -491,6 +492,41 @@ def test_an_exam_repeated_within_its_window_is_pointed_out_with_the_earlier_docu
     issues = second["entry"][1]["response"]["outcome"]["issue"]
     assert any("HbA1c" in i["diagnostics"] and earlier_id in i["diagnostics"] for i in issues)
     assert all(i["severity"] == "information" for i in issues)
+
+
+def test_the_simple_publish_path_points_out_a_repeated_exam_when_asked_for_an_outcome(
+    client: TestClient[Any], runtime: Runtime
+) -> None:
+    _, record_id = a_record(runtime, BIO_INS, BIO_TRAITS)
+    cda = (CDA_DIR / "cr-bio.xml").read_bytes()
+    headers = {**JSON_HEADERS, **bearer(runtime, DOCTOR)}
+    first = client.post(
+        "/fhir/DocumentReference",
+        json=document_reference(record_id, cda, mime="text/xml", type_code="11502-2"),
+        headers=headers,
+    )
+    assert first.status_code == 201, first.text
+    again = cda.replace(b"6F1C5E2A-3B9D-4E70-9C21-7A4D2B8E0F13", b"0A1B2C3D-0000-4000-8000-000000000002")
+    second = client.post(
+        "/fhir/DocumentReference",
+        json=document_reference(record_id, again, mime="text/xml", type_code="11502-2"),
+        headers={**headers, "Prefer": "return=OperationOutcome"},
+    )
+    assert second.status_code == 201 and second.headers["location"]
+    body = OperationOutcome.model_validate(second.json()).model_dump(mode="json")
+    assert any(first.json()["id"] in i["diagnostics"] for i in body["issue"])
+    assert {i["severity"] for i in body["issue"]} == {"information"}
+
+
+def test_a_large_binary_as_fhir_json_is_streamed_whole_and_exact(client: TestClient[Any], runtime: Runtime) -> None:
+    _, record_id = a_record(runtime)
+    content = PDF + bytes(range(256)) * 10_001  # about 2.5 MB: several groups, not 3-byte aligned
+    created = publish(client, runtime, document_reference(record_id, content)).json()
+    response = client.get(
+        f"/fhir/Binary/{created['id']}", headers={**bearer(runtime, DOCTOR), "Accept": "application/fhir+json"}
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/fhir+json")
+    assert base64.b64decode(response.json()["data"]) == content
 
 
 def test_a_professional_asks_whether_an_exam_was_done_recently(client: TestClient[Any], runtime: Runtime) -> None:
