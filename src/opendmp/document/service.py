@@ -71,6 +71,16 @@ class SubmissionSetIn:
     source_id: str | None = None
 
 
+@dataclass(slots=True)
+class PreparedRecord:
+    """What every document of one submission shares: the record, its policy facts, and its data
+    key once the first document passed the access check (a refused submission creates no key)."""
+
+    record: Record
+    facts: RecordFacts
+    data_key: bytes | None = None
+
+
 def _record_and_facts(session: Session, record_id: uuid.UUID, now: datetime) -> tuple[Record, RecordFacts]:
     record = records_repo.get_record(session, record_id)
     patient = records_repo.get_patient(session, record_id) if record else None
@@ -154,11 +164,17 @@ def submit_document(
     submission_set_id: uuid.UUID | None = None,
     max_size: int,
     notify: bool = True,
+    prepared: PreparedRecord | None = None,
 ) -> StoredDocument:
     """File one document in a record. Idempotent on the producer's unique id. `notify=False`
-    when the caller notifies once for several documents (a submission set)."""
+    when the caller notifies once for several documents (a submission set); `prepared` when the
+    caller already loaded the record, its facts and its data key (the same for every document of
+    a set)."""
     record_id = resolve_record(session, item)
-    record, facts = _record_and_facts(session, record_id, now)
+    if prepared is not None and prepared.record.id == record_id:
+        record, facts = prepared.record, prepared.facts
+    else:
+        record, facts = _record_and_facts(session, record_id, now)
     if len(content) > max_size:
         from opendmp.document.errors import ContentTooLarge
 
@@ -220,7 +236,11 @@ def submit_document(
         logical_id, version = replaced.logical_id, replaced.version + 1
 
     document_id = new_id()
-    stored: StoredBlob = vault.store(record_id, document_id, version, [content])
+    shared = prepared is not None and prepared.record.id == record_id
+    if shared and prepared is not None and prepared.data_key is None:
+        prepared.data_key = vault.keys.data_key_for(record_id, create=True)
+    data_key = prepared.data_key if shared and prepared is not None else None
+    stored: StoredBlob = vault.store(record_id, document_id, version, [content], data_key=data_key)
     failpoint("document.after-blob")  # the blob is durable, its metadata not yet committed
     document = Document(
         id=document_id,
@@ -361,10 +381,12 @@ def submit_set(
     if len(record_ids) != 1:
         raise InvalidInput("a submission set concerns one patient", field="DocumentReference.subject")
     set_id = new_id()
+    record_id = record_ids.pop()
+    prepared = PreparedRecord(*_record_and_facts(session, record_id, now))
     session.add(
         SubmissionSet(
             id=set_id,
-            record_id=record_ids.pop(),
+            record_id=record_id,
             unique_id=submission.unique_id,
             source_id=submission.source_id,
             submitted_at=now,
@@ -374,7 +396,16 @@ def submit_set(
     session.flush()
     stored = [
         submit_document(
-            session, actor, item, content, now, vault, submission_set_id=set_id, max_size=max_size, notify=False
+            session,
+            actor,
+            item,
+            content,
+            now,
+            vault,
+            submission_set_id=set_id,
+            max_size=max_size,
+            notify=False,
+            prepared=prepared,
         )
         for item, content in items
     ]

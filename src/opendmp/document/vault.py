@@ -27,8 +27,18 @@ class Vault:
     keys: KeyStore
     blobs: BlobStore
 
-    def store(self, record_id: uuid.UUID, document_id: uuid.UUID, version: int, chunks: Iterable[bytes]) -> StoredBlob:
-        data_key = self.keys.data_key_for(record_id, create=True)
+    def store(
+        self,
+        record_id: uuid.UUID,
+        document_id: uuid.UUID,
+        version: int,
+        chunks: Iterable[bytes],
+        *,
+        data_key: bytes | None = None,
+    ) -> StoredBlob:
+        """`data_key`: the record's key when the caller already holds it (several documents)."""
+        if data_key is None:
+            data_key = self.keys.data_key_for(record_id, create=True)
         sealed = crypto.encrypt(data_key, document_id, record_id, chunks)
         key = blob_key(record_id, document_id, version)
         self.blobs.put(key, sealed)
