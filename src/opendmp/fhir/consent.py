@@ -26,10 +26,10 @@ from opendmp.journal.service import iso
 from opendmp.kit.errors import InvalidInput
 from opendmp.kit.ids import parse_id
 
-CONSENT_KIND_SYSTEM = "https://opendmp.org/fhir/CodeSystem/consent-kind"
-CONSENT_PROVISION_SYSTEM = "https://opendmp.org/fhir/CodeSystem/consent-provision"
-WINDOW_EXTENSION = "https://opendmp.org/fhir/StructureDefinition/access-window-days"
-DEFAULT_WINDOW_EXTENSION = "https://opendmp.org/fhir/StructureDefinition/default-access-window-days"
+CONSENT_KIND_SYSTEM = "https://opendmp.fr/fhir/CodeSystem/consent-kind"
+CONSENT_PROVISION_SYSTEM = "https://opendmp.fr/fhir/CodeSystem/consent-provision"
+WINDOW_EXTENSION = "https://opendmp.fr/fhir/StructureDefinition/access-window-days"
+DEFAULT_WINDOW_EXTENSION = "https://opendmp.fr/fhir/StructureDefinition/default-access-window-days"
 SCOPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]}
 LOINC_CONSENT = {"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
