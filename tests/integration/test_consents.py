@@ -419,3 +419,14 @@ def test_the_habilitation_matrix_keeps_imaging_from_an_authorised_pharmacist(
     f.authorise(runtime, record_id, PHARMACIST, DOCTOR)
     assert not can_read(runtime, PHARMACIST, imaging)
     assert can_read(runtime, DOCTOR, imaging)
+
+
+def test_each_read_is_journaled_with_its_purpose(runtime: Runtime, record: tuple[Ins, uuid.UUID]) -> None:
+    ins, record_id = record
+    document_id = publish(runtime, record_id)
+    run(runtime, consents.break_glass, EMERGENCY_DOCTOR, record_id, reason="inconscient")
+    for actor in (Actor.patient(ins), AUTHOR, EMERGENCY_DOCTOR):
+        assert can_read(runtime, actor, document_id)
+    with runtime.sessions() as session:
+        purposes = {e.actor_id: e.purpose for e in entries_of(session, record_id) if e.action == "document:read"}
+    assert purposes == {ins.value: "patient-access", AUTHOR.id: "care", EMERGENCY_DOCTOR.id: "emergency"}

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, exists
 from sqlalchemy.orm import Session
 
 from opendmp.access import service as access
-from opendmp.access.policy import Action, DocumentFacts, NewDocument, RecordFacts, readable_by
+from opendmp.access.policy import Action, DocumentFacts, NewDocument, RecordFacts, purpose_of, readable_by
 from opendmp.consent import service as consents
 from opendmp.document import codes, exams
 from opendmp.document import repository as repo
@@ -421,9 +421,13 @@ def get_document(
         raise DocumentNotFound("no such document")
     _, facts = _record_and_facts(session, document.record_id, now)
     authors = repo.authors_of(session, [document.id])[document.id]
-    access.require(session, actor, Action.DOCUMENT_READ, facts_of(session, document, facts, authors), now)
+    decision = access.require(session, actor, Action.DOCUMENT_READ, facts_of(session, document, facts, authors), now)
     journal.append(
-        session, actor, journal.Event(action, "document", str(document_id)), record_id=document.record_id, at=now
+        session,
+        actor,
+        journal.Event(action, "document", str(document_id), purpose=purpose_of(decision)),
+        record_id=document.record_id,
+        at=now,
     )
     consents.note_professional_access(session, actor, document.record_id, now)
     return StoredDocument(document, authors, created=False)
@@ -457,7 +461,7 @@ def search_documents(
 ) -> tuple[list[StoredDocument], int]:
     """A page of the record's documents the actor may read, and their exact total."""
     _, facts = _record_and_facts(session, record_id, now)
-    access.require(session, actor, Action.RECORD_LOOKUP, facts, now)
+    decision = access.require(session, actor, Action.RECORD_LOOKUP, facts, now)
     filters: list[ColumnElement[bool]] = [Document.status.in_(query.statuses)]
     if query.type_codes:
         filters.append(Document.type_code.in_(query.type_codes))
@@ -488,7 +492,13 @@ def search_documents(
     journal.append(
         session,
         actor,
-        journal.Event("document:search", "record", str(record_id), reason=f"returned={len(rows)};total={total}"),
+        journal.Event(
+            "document:search",
+            "record",
+            str(record_id),
+            reason=f"returned={len(rows)};total={total}",
+            purpose=purpose_of(decision),
+        ),
         record_id=record_id,
         at=now,
     )
