@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint typecheck node-clients bench clean
+.PHONY: demo test install lint typecheck node-clients bench bench-journal clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test: lint typecheck node-clients
 
 bench: install
 	$(BIN)/python bench/run.py
+
+bench-journal: install
+	$(BIN)/python bench/journal/journal_bench.py
 
 clean:
 	rm -rf $(VENV) .opendmp .pytest_cache .mypy_cache .ruff_cache
