@@ -124,7 +124,15 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(env=Environment.TEST, dev_mode=True, data_dir=tmp_path / "data", database_url=database_url)
+    # No background checkpoints: tests seal the journal when they mean to, and schemathesis keeps
+    # the apps it starts alive until the end of the run (their tickers would write into later tests).
+    return Settings(
+        env=Environment.TEST,
+        dev_mode=True,
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        journal_checkpoint_interval=0,
+    )
 
 
 @pytest.fixture

@@ -406,10 +406,12 @@ def test_the_app_starts_and_stops_its_checkpoint_ticker(runtime: Runtime) -> Non
 
     from opendmp.app import create_app
 
+    runtime.settings.journal_checkpoint_interval = 3600  # the suite turns the ticker off; this test needs it
     app = create_app(runtime=runtime)
     with TestClient(app=app):
         assert app.state.checkpoint_ticker.running
     assert not app.state.checkpoint_ticker.running
+    assert not any(t.name == "journal-checkpoint" and t.is_alive() for t in threading.enumerate())
 
 
 def test_the_checkpoint_job_seals_what_the_other_jobs_journaled(runtime: Runtime) -> None:
