@@ -438,3 +438,69 @@ def test_a_zero_day_window_lasts_until_midnight_french_time() -> None:
     granted = datetime(2026, 6, 1, 20, 30, tzinfo=UTC)  # 22:30 in Paris (summer time)
     assert window_end(granted, 0) == datetime(2026, 6, 1, 22, 0, tzinfo=UTC)
     assert window_end(granted, 7) == granted + timedelta(days=7)
+
+
+# --- software scopes ----------------------------------------------------------------------------
+# A software token carries the scopes of its profiles (dmp:creation, dmp:alimentation,
+# dmp:consultation); they narrow what the software may do for its user, never widen it.
+
+
+def scoped_software(*scopes: str, acting_for: Actor = AUTHORISED_DOCTOR) -> Actor:
+    assert acting_for.rpps is not None
+    return Actor.software("lps-chu", "750000001", acting_for.rpps, "10", scopes=frozenset(scopes))
+
+
+def test_a_consultation_scope_reads_but_neither_files_nor_opens() -> None:
+    software = scoped_software("dmp:consultation")
+    assert reads(software, document())
+    assert decide(software, Action.RECORD_READ, FACTS, NOW).allowed
+    filing = decide(software, Action.DOCUMENT_CREATE, submission(), NOW)
+    assert not filing.allowed and filing.reason == "outside-token-scopes"
+    assert not decide(software, Action.RECORD_OPEN, NewRecord(STRANGER), NOW).allowed
+
+
+def test_a_feeding_scope_files_but_does_not_read() -> None:
+    software = scoped_software("dmp:alimentation")
+    assert decide(software, Action.DOCUMENT_CREATE, submission(), NOW).allowed
+    assert not reads(software, document())
+    assert not reads(software, document(submitted_by="lps-chu"))  # not even what it filed
+    assert not decide(software, Action.RECORD_READ, FACTS, NOW).allowed
+    assert not decide(software, Action.RECORD_OPEN, NewRecord(STRANGER), NOW).allowed
+
+
+def test_a_creation_scope_opens_records_and_files_documents() -> None:
+    software = scoped_software("dmp:creation")
+    assert decide(software, Action.RECORD_OPEN, NewRecord(STRANGER), NOW).allowed
+    assert decide(software, Action.DOCUMENT_CREATE, submission(), NOW).allowed
+    assert not reads(software, document())
+
+
+def test_every_profile_looks_patients_up() -> None:
+    for scope in ("dmp:creation", "dmp:alimentation", "dmp:consultation"):
+        assert decide(scoped_software(scope), Action.RECORD_LOOKUP, FACTS, NOW).allowed
+
+
+def test_a_scope_never_widens_what_the_professional_may_do() -> None:
+    every = ("dmp:creation", "dmp:alimentation", "dmp:consultation")
+    for_a_stranger = scoped_software(*every, acting_for=OTHER_DOCTOR)
+    assert not reads(for_a_stranger, document())
+    assert not decide(for_a_stranger, Action.DOCUMENT_CREATE, submission(), NOW).allowed
+    assert not reads(scoped_software(*every, acting_for=BLOCKED), document())
+    assert not decide(scoped_software(*every), Action.RECORD_CLOSE, FACTS, NOW).allowed
+
+
+def test_a_token_without_scopes_or_with_unknown_ones_does_nothing() -> None:
+    for scopes in ((), ("dmp:everything",)):
+        software = scoped_software(*scopes)
+        for action in Action:
+            assert not decide(software, action, FACTS, NOW).allowed
+        assert not decide(software, Action.DOCUMENT_CREATE, submission(), NOW).allowed
+
+
+def test_lists_follow_the_scopes_too() -> None:
+    from sqlalchemy import false
+
+    from opendmp.access.policy import readable_by
+
+    assert readable_by(scoped_software("dmp:alimentation"), FACTS, NOW).compare(false())
+    assert not readable_by(scoped_software("dmp:consultation"), FACTS, NOW).compare(false())

@@ -4,6 +4,7 @@
 Deny by default: an action no rule allows is refused with reason "no-rule".
 
 The rules, in the order `decide` applies them (each has its named test in tests/unit/test_policy.py):
+- software acts only within the scopes of its token (SCOPE_ACTIONS), whatever its user may do;
 - a professional the holder blocked (by RPPS) does nothing on the record, even with an
   authorisation, even as an author: the block wins;
 - the holder and legal representatives read their record and manage its consents, except
@@ -69,6 +70,28 @@ class Action(StrEnum):
     EMERGENCY_ACCESS = "emergency:access"  # bris de glace, SAMU regulation
     EMERGENCY_REVIEW = "emergency:review"
     MATRIX_ADMIN = "matrix:admin"
+
+
+# The OAuth2 scopes of software clients, one per DMP-compatible profile, and the actions each
+# allows (docs/api/contract.md, "Tokens"). A scope only narrows: the rules below still apply to
+# the professional the software acts for. Every profile may look a patient up and declare the
+# patient's consent, since filing and reading both need the record and an authorisation.
+SCOPE_CREATION = "dmp:creation"
+SCOPE_FEEDING = "dmp:alimentation"
+SCOPE_CONSULTATION = "dmp:consultation"
+_ANY_PROFILE = frozenset({Action.RECORD_LOOKUP, Action.CONSENT_DECLARE})
+SCOPE_ACTIONS: Mapping[str, frozenset[Action]] = {
+    SCOPE_CREATION: _ANY_PROFILE | {Action.RECORD_OPEN, Action.DOCUMENT_CREATE},
+    SCOPE_FEEDING: _ANY_PROFILE
+    | {Action.DOCUMENT_CREATE, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE, Action.DOCUMENT_MASK},
+    SCOPE_CONSULTATION: _ANY_PROFILE | {Action.RECORD_READ, Action.DOCUMENT_READ, Action.EMERGENCY_ACCESS},
+}
+
+
+@functools.cache
+def actions_in_scopes(scopes: frozenset[str]) -> frozenset[Action]:
+    """What a token with these scopes may do at most (unknown scopes allow nothing)."""
+    return frozenset[Action]().union(*(SCOPE_ACTIONS.get(scope, ()) for scope in scopes))
 
 
 # An INVISIBLE_PATIENT document becomes visible to the patient at the latest this long after it was
@@ -259,6 +282,12 @@ _answer = functools.cache(Decision)
 
 def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decision:
     """May `actor` do `action` on `target` at `now`? Pure; the first matching rule answers."""
+    # Software tokens carry scopes (one per DMP-compatible profile: creation, feeding,
+    # consultation); an action outside them is refused before any other rule, so a
+    # consultation-only token never files and a feeding-only one never reads.
+    scopes = actor.scopes
+    if scopes is not None and action not in actions_in_scopes(scopes):
+        return _answer(False, "outside-token-scopes")
     rpps = actor.rpps
     record = target.record if isinstance(target, _ON_A_RECORD) else target
     if isinstance(record, RecordFacts) and rpps is not None and rpps in record.blocked:
@@ -469,6 +498,8 @@ def readable_by(actor: Actor, record: RecordFacts, now: datetime) -> ColumnEleme
     (tests/integration/test_policy_agreement.py proves it on both databases)."""
     from opendmp.document.models import Document, DocumentAuthor
 
+    if actor.scopes is not None and Action.DOCUMENT_READ not in actions_in_scopes(actor.scopes):
+        return false()  # a software token without the consultation scope lists nothing
     rpps = actor.rpps
     if rpps is not None and rpps in record.blocked:
         return false()

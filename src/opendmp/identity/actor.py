@@ -41,6 +41,9 @@ class Actor:
     display_name: str | None = None
     # The SAMU / Centre 15 regulating doctor's role, asserted by the login (auth issue).
     samu_regulator: bool = False
+    # Software: the OAuth2 scopes its token was issued with (access.policy.SCOPE_ACTIONS bounds
+    # what it may do). None for actors without scopes (people, development tokens).
+    scopes: frozenset[str] | None = None
 
     @property
     def rpps(self) -> str | None:
@@ -74,9 +77,21 @@ class Actor:
         return cls(ActorKind.INSURER_FEED, name)
 
     @classmethod
-    def software(cls, client_id: str, organisation: str, on_behalf_of: str, profession: str) -> Actor:
+    def software(
+        cls,
+        client_id: str,
+        organisation: str,
+        on_behalf_of: str,
+        profession: str,
+        scopes: frozenset[str] | None = None,
+    ) -> Actor:
         return cls(
-            ActorKind.SOFTWARE, client_id, organisation=organisation, on_behalf_of=on_behalf_of, profession=profession
+            ActorKind.SOFTWARE,
+            client_id,
+            organisation=organisation,
+            on_behalf_of=on_behalf_of,
+            profession=profession,
+            scopes=scopes,
         )
 
     @classmethod
