@@ -77,7 +77,9 @@ def _documents(runtime: Runtime, record_id: uuid.UUID, holder: Ins) -> None:
                 )
             )
             for rpps in rng.sample(RPPS, rng.randint(0, 2)):
-                session.add(DocumentAuthor(record_id=record_id, document_id=document_id, kind="professional", rpps=rpps))
+                session.add(
+                    DocumentAuthor(record_id=record_id, document_id=document_id, kind="professional", rpps=rpps)
+                )
 
 
 def _actors(holder: Ins) -> st.SearchStrategy[Actor]:
@@ -156,9 +158,7 @@ def test_decide_allows_exactly_the_rows_readable_by_returns(runtime: Runtime) ->
     def agree(actor: Actor, facts: RecordFacts, shift: timedelta) -> None:
         now = NOW + shift
         by_decide = {
-            d.id
-            for d in documents
-            if decide(actor, Action.DOCUMENT_READ, _facts_of(d, facts, authors), now).allowed
+            d.id for d in documents if decide(actor, Action.DOCUMENT_READ, _facts_of(d, facts, authors), now).allowed
         }
         by_sql = set(
             session.execute(

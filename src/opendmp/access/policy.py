@@ -64,6 +64,7 @@ class Action(StrEnum):
     DIRECTORY_ADMIN = "directory:admin"
     REMUNERATION_ASSIGN = "remuneration:assign"
     JOURNAL_READ = "journal:read"  # the record's journal, as the holder sees it (AuditEvent)
+    JOURNAL_FORENSICS = "journal:forensics"  # one actor's entries across records: operators only
     CONSENT_READ = "consent:read"
     CONSENT_MANAGE = "consent:manage"  # authorise, revoke, block, switches, médecin traitant
     CONSENT_DECLARE = "consent:declare"  # an authorisation declared by a professional or the holder
@@ -244,6 +245,7 @@ _OPERATOR_ACTIONS = frozenset(
         Action.REMUNERATION_ASSIGN,
         Action.EMERGENCY_REVIEW,
         Action.MATRIX_ADMIN,
+        Action.JOURNAL_FORENSICS,
     }
 )
 _SYSTEM_ACTIONS = frozenset({Action.RECORD_ACTIVATE, Action.RECORD_PURGE, Action.RECORD_MANAGE_REPRESENTATIVES})

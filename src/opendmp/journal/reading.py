@@ -84,17 +84,7 @@ def entries_by_actor(
 ) -> list[JournalEntry]:
     """Everything one actor did, across records: operators' forensics, the one query that
     crosses records, journaled on the system chain with whom it looked for."""
-    if actor.kind is not ActorKind.OPERATOR:
-        journal.append(
-            session,
-            actor,
-            journal.Event(
-                "journal:by-actor", "actor", actor_id, outcome=journal.Outcome.DENIED, reason="operators-only"
-            ),
-            record_id=None,
-            at=now,
-        )
-        raise AccessDenied("only operators search the journal across records")
+    access.require(session, actor, Action.JOURNAL_FORENSICS, None, now)
     found = list(repo.entries_by_actor(session, actor_id, since, until))
     bounds = f"since={journal.iso(since) if since else '-'};until={journal.iso(until) if until else '-'}"
     journal.append(

@@ -264,7 +264,7 @@ def plan_opening(
         authorisations=authorisations,
         ledger=ledger.plan_entries(rules, actor, channel.value, rid, now, pharmacy_known),
         journal=entries,
-        journal_head={"chain": chain, "seq": len(entries), "hash": prev},
+        journal_head={"chain": chain, "seq": len(entries), "hash": prev, "checkpointed_seq": 0},
     )
 
 
