@@ -293,3 +293,16 @@ def test_the_samu_regulator_role_travels_in_the_token_and_opens_the_samu_mode(
     response = emergency(client, runtime, regulator, record_id, reason="appel au 15, patient inconscient", mode="samu")
     assert response.status_code == 200, response.text
     assert reads(client, runtime, ER_DOCTOR, document_id) == 200
+
+
+def test_a_revocation_holds_against_a_token_issued_before_it(
+    client: TestClient[Any], runtime: Runtime, record: tuple[Ins, Any, str]
+) -> None:
+    ins, record_id, document_id = record
+    created = post(client, runtime, Actor.patient(ins), consent(record_id, "authorisation", DOCTOR.id)).json()
+    doctor_token = bearer(runtime, DOCTOR)  # issued while the authorisation stands
+    assert client.get(f"/fhir/DocumentReference/{document_id}", headers=doctor_token).status_code == 200
+    patch = [{"op": "replace", "path": "/status", "value": "inactive"}]
+    headers = {**bearer(runtime, Actor.patient(ins)), "Content-Type": "application/json-patch+json"}
+    assert client.patch(f"/fhir/Consent/{created['id']}", json=patch, headers=headers).status_code == 200
+    assert client.get(f"/fhir/DocumentReference/{document_id}", headers=doctor_token).status_code == 404
