@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from opendmp.access import models as access_models
+from opendmp.auth import models as auth_models
 from opendmp.consent import models as consent_models
 from opendmp.document import models as document_models
 from opendmp.identity import models as identity_models
@@ -16,6 +17,7 @@ metadata = Base.metadata
 
 __all__ = [
     "access_models",
+    "auth_models",
     "consent_models",
     "document_models",
     "identity_models",

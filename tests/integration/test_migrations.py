@@ -51,6 +51,8 @@ EXPECTED_TABLES = {
     "habilitation_matrix_entry",
     "professional_first_access",
     "invisible_document_notice",
+    "software_client",
+    "client_assertion_jti",
 }
 
 
@@ -66,7 +68,7 @@ def _no_drift(url: str) -> None:
 def test_migrations_build_the_schema_from_empty_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/empty.sqlite3"
     migrate.upgrade(url)
-    assert migrate.current_revision(url) == "0006"
+    assert migrate.current_revision(url) == "0007"
     _no_drift(url)
     engine = create_engine(url)
     with engine.connect() as conn:
