@@ -1,9 +1,10 @@
 """create_app(settings): the HTTP service. Mounts the FHIR edge and the web root, error
-handlers, access logs without query strings, metrics and health."""
+handlers, security headers, access logs without query strings, metrics and health."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from sqlalchemy import text
 
 from opendmp import __version__
+from opendmp.auth.routes import ROUTES as OAUTH_ROUTES
 from opendmp.config import Settings
 from opendmp.fhir.audit_routes import ROUTES as AUDIT_ROUTES
 from opendmp.fhir.consent_routes import ROUTES as CONSENT_ROUTES
@@ -76,6 +78,45 @@ def observe(app: ASGIApp, metrics: Metrics) -> ASGIApp:
     return middleware
 
 
+# The portal's page carries its stylesheet inline, hence 'unsafe-inline' for styles only; no
+# inline script runs anywhere. The API documentation pages (/schema) load their viewer from a
+# CDN and hold no data: they only forbid framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SCHEMA_PAGES_POLICY = "frame-ancestors 'none'"
+HSTS = "max-age=63072000; includeSubDomains"  # two years (hstspreload.org's minimum is one)
+
+
+def secure_headers(*, hsts: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """Security headers on every answer, set once here as a before-send hook (it sees every
+    response, unmatched paths included, where a middleware sees only routed ones). A header a
+    route set on purpose wins: Binary keeps its sandboxing CSP, an answer with its own caching
+    rule keeps it; anything else is no-store, since nearly every answer here is health data or
+    about someone."""
+    common = [
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"cache-control", b"no-store"),
+        *([(b"strict-transport-security", HSTS.encode())] if hsts else []),
+    ]
+    policy, schema_policy = CONTENT_SECURITY_POLICY.encode(), SCHEMA_PAGES_POLICY.encode()
+
+    async def add_headers(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        path = str(scope.get("path", ""))
+        csp = schema_policy if path == "/schema" or path.startswith("/schema/") else policy
+        headers = list(message.get("headers", []))
+        present = {bytes(name).lower() for name, _ in headers}
+        headers.extend(h for h in ((b"content-security-policy", csp), *common) if h[0] not in present)
+        message["headers"] = headers
+
+    return add_headers
+
+
 @get("/healthz", media_type=MediaType.JSON)
 @threaded
 def healthz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
@@ -115,12 +156,14 @@ def create_app(
             *DOCUMENT_ROUTES,
             *AUDIT_ROUTES,
             *CONSENT_ROUTES,
+            *OAUTH_ROUTES,
             *WEB_ROUTES,
             healthz,
             metrics_endpoint,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[lambda app: observe(app, metrics)],
+        before_send=[secure_headers(hsts=not runtime.settings.dev_mode)],
         openapi_config=OpenAPIConfig(title="OpenDMP", version=__version__, path="/schema"),
         state=_state(runtime, metrics, ticker),
         on_startup=[ticker.start],

@@ -326,6 +326,79 @@ def _ins_of(runtime: Any, text: str) -> Any:
     return Ins(InsSystem(system_value) if system_value else InsSystem.DEMO_NIR, nir)
 
 
+# ---------------------------------------------------------------- software clients
+
+client_app = typer.Typer(
+    no_args_is_help=True, help="Software clients: OAuth2 client credentials with private_key_jwt (RFC 7523)."
+)
+app.add_typer(client_app, name="client")
+
+
+@client_app.command("add")
+def client_add(
+    finess: Annotated[str, typer.Option(help="the organisation the software belongs to (must exist)")],
+    name: Annotated[str, typer.Option(help="the software's name, as journals show it")],
+    jwks: Annotated[Path, typer.Option(help="a JSON file with the client's public keys (JWK Set)")],
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="dmp:creation, dmp:alimentation or dmp:consultation; repeatable")
+    ],
+) -> None:
+    """Register a client; prints its client id (the iss and sub of its assertions)."""
+    from opendmp.auth import clients
+    from opendmp.kit.db import unit_of_work
+
+    try:
+        text = jwks.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise fail(f"cannot read {jwks}: {getattr(error, 'strerror', None) or 'not UTF-8'}", 2) from error
+    scopes = frozenset(word for value in scope for word in value.split())
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        client = clients.add_client(
+            session, operator_actor(), clients.ClientIn(finess, name, scopes, text), runtime.clock.now()
+        )
+    out.print(str(client.id), highlight=False)
+    err.print(f"client {escape(client.name)} registered for {client.finess}: {' '.join(sorted(client.scopes))}")
+
+
+@client_app.command("list")
+def client_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every client: id, organisation, status, scopes, name."""
+    from opendmp.auth import clients
+    from opendmp.kit.db import unit_of_work
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        found = clients.list_clients(session, operator_actor(), runtime.clock.now())
+    if as_json:
+        rows = [
+            {
+                "id": str(c.id),
+                "finess": c.finess,
+                "name": c.name,
+                "scopes": sorted(c.scopes),
+                "status": c.status,
+                "key_ids": list(c.key_ids),
+                "created_at": c.created_at.isoformat(),
+                "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+            }
+            for c in found
+        ]
+        out.print(json.dumps(rows, ensure_ascii=False), highlight=False, markup=False)
+        return
+    for c in found:
+        out.print(f"{c.id}  {c.finess}  {c.status:<7}  {' '.join(sorted(c.scopes))}  {c.name}", markup=False)
+
+
+@client_app.command("revoke")
+def client_revoke(client_id: Annotated[str, typer.Argument(help="the client id")]) -> None:
+    """Revoke a client at once: its tokens already issued are refused on their next use."""
+    from opendmp.auth import clients
+    from opendmp.kit.db import unit_of_work
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        client = clients.revoke_client(session, operator_actor(), client_id, runtime.clock.now())
+    err.print(f"client {client.id} revoked")
+
+
 # ---------------------------------------------------------------- directory
 
 

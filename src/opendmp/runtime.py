@@ -3,12 +3,14 @@ the edges (the HTTP app, the CLI) and handed down; services receive only what th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from opendmp.auth.clients import is_client_active
 from opendmp.auth.tokens import TokenVerifier
 from opendmp.config import Settings
 from opendmp.document.blobstore import make_blob_store
@@ -48,7 +50,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, pool_size: 
         engine=engine,
         sessions=make_session_factory(engine),
         keys=keys,
-        verifier=TokenVerifier(keys, dev_mode=settings.dev_mode),
+        verifier=TokenVerifier(
+            keys, dev_mode=settings.dev_mode, client_active=functools.partial(is_client_active, engine)
+        ),
         vault=Vault(make_key_store(settings, load_keyring(settings), clock), make_blob_store(settings)),
         clock=clock,
     )

@@ -11,6 +11,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, PathParameter, RawBody
 
 from opendmp import __version__
+from opendmp.auth.bearer import authenticate_bearer
 from opendmp.auth.tokens import Unauthenticated
 from opendmp.fhir import patient as fhir_patient
 from opendmp.fhir.json import FHIR_JSON, MAX_BODY, decode_resource, encode
@@ -62,8 +63,7 @@ def authenticate(request: Request[Any, Any, Any]) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
-    actor = runtime_of(request).verifier.verify(token.strip())
-    return actor.at(request.client.host if request.client else None)
+    return authenticate_bearer(runtime_of(request), token.strip(), request.client.host if request.client else None)
 
 
 def fhir_response(
@@ -373,7 +373,8 @@ def patient_operation(
         return patient_response(request, view)
 
 
-@get("/fhir/{resource_type:str}", sync_to_thread=False, operation_class=CompartmentSearchOperation)
+@get("/fhir/{resource_type:str}", operation_class=CompartmentSearchOperation)
+@threaded  # authentication may read the database (a software client's status) or journal a refusal
 def search_compartment(request: Request[Any, Any, Any], resource_type: FromPath[str]) -> Response[bytes]:
     """Searches of patient data must name the patient; the resources come with later issues."""
     authenticate(request)
