@@ -29,8 +29,9 @@ from opendmp.kit.errors import InvalidInput, NotFound
 from opendmp.kit.ids import parse_id
 
 # Signature algorithms a client may sign its assertions with: asymmetric only, so the platform
-# holds no client secret, and never "none".
-ASSERTION_ALGORITHMS = ("ES256", "ES384", "PS256", "RS256", "Ed25519", "EdDSA")
+# holds no client secret, and never "none". Ed25519 under its RFC 9864 name only ("EdDSA" is
+# deprecated there, and joserfc warns on each use).
+ASSERTION_ALGORITHMS = ("ES256", "ES384", "PS256", "RS256", "Ed25519")
 _KEY_TYPES = {"EC": {"P-256", "P-384"}, "OKP": {"Ed25519"}, "RSA": set()}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 MIN_RSA_BITS = 2048
