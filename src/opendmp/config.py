@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     notify_lease_seconds: int = 600
     notify_max_attempts: int = 8
     notify_retry_base_seconds: int = 60
+    # Logins (auth/): server-side sessions end after this idle time, or this age at most; each
+    # step of a login, activation or recovery must be completed within login_step_minutes.
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    login_step_minutes: int = Field(default=10, ge=1, le=10)  # one-time codes live 10 minutes at most
+    # Cookies are Secure (HTTPS only) unless this says otherwise; default: Secure outside development.
+    cookie_secure: bool | None = None
+    # Per-address limits on the login pages (the `limits` syntax), on top of the per-account backoff.
+    login_rate_limit: str = "30/minute;300/hour"
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -116,6 +125,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else self.env is not Environment.DEVELOPMENT
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from opendmp.access import models as access_models
+from opendmp.auth import account_models
 from opendmp.auth import models as auth_models
 from opendmp.consent import models as consent_models
 from opendmp.document import models as document_models
@@ -17,6 +18,7 @@ metadata = Base.metadata
 
 __all__ = [
     "access_models",
+    "account_models",
     "auth_models",
     "consent_models",
     "document_models",

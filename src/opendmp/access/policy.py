@@ -10,6 +10,8 @@ The rules, in the order `decide` applies them (each has its named test in tests/
 - the holder and legal representatives read their record and manage its consents, except
   INVISIBLE_PATIENT documents until released (one month at most: RELEASE_INVISIBLE_AFTER) and, for
   representatives, INVISIBLE_REPRESENTANTS_LEGAUX documents;
+- a caregiver the holder delegated to reads the record as the holder does (representatives'
+  hidden documents excepted), and does nothing else: no consents, no filing, no closing;
 - a document's authors always read it;
 - other professionals read with an access (an authorisation within its window, the médecin
   traitant's designation, or a running emergency access the holder's switches allow), and only
@@ -143,6 +145,7 @@ class RecordFacts:
     status: str
     holder: Ins
     representatives: frozenset[Ins] = frozenset()
+    delegates: frozenset[Ins] = frozenset()  # caregivers the holder delegated to (auth/delegations.py)
     grants: Mapping[str, Grant] = field(default_factory=dict)  # by RPPS; revoked ones left out
     blocked: frozenset[str] = frozenset()  # RPPS blocked by the holder
     medecin_traitant: str | None = None  # RPPS
@@ -229,6 +232,8 @@ _PATIENT_ACTIONS = frozenset(
 # The holder's legal representatives exercise the holder's rights (CSP L1111-19), and the first
 # may invite the second.
 _REPRESENTATIVE_ACTIONS = _PATIENT_ACTIONS | {Action.RECORD_MANAGE_REPRESENTATIVES}
+# A caregiver helps the holder read their record; consents and the record's fate stay the holder's.
+_DELEGATE_ACTIONS = frozenset({Action.RECORD_LOOKUP, Action.RECORD_READ})
 _OPERATOR_ACTIONS = frozenset(
     {
         Action.RECORD_LOOKUP,
@@ -332,6 +337,8 @@ def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decis
             return _answer(True, "holder", "holder")
         if actor.ins in target.representatives and action in _REPRESENTATIVE_ACTIONS:
             return _answer(True, "legal-representative", "representative")
+        if actor.ins in target.delegates and action in _DELEGATE_ACTIONS:
+            return _answer(True, "delegate", "delegate")
         return _answer(False, "not-holder")
 
     if kind in _LOOKERS and action is _RECORD_LOOKUP:
@@ -349,6 +356,7 @@ def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decis
 _PURPOSES = {
     "holder": "patient-access",
     "representative": "patient-access",
+    "delegate": "delegate-access",
     "emergency": "emergency",
     "authorisation": "care",
     "medecin-traitant": "care",
@@ -385,13 +393,15 @@ def _access(kind: ActorKind, rpps: str | None, record: RecordFacts, now: datetim
 
 
 def _relation(actor: Actor, record: RecordFacts) -> str | None:
-    """How a person relates to a record: "holder", "representative" or None."""
+    """How a person relates to a record: "holder", "representative", "delegate" or None."""
     if actor.kind is not _PATIENT or actor.ins is None:
         return None
     if actor.ins == record.holder:
         return "holder"
     if actor.ins in record.representatives:
         return "representative"
+    if actor.ins in record.delegates:
+        return "delegate"
     return None
 
 
@@ -408,6 +418,8 @@ def _decide_submission(actor: Actor, rpps: str | None, target: NewDocument, now:
     if is_reimbursement:
         return _answer(False, "reimbursements-only-from-the-insurer")
     relation = _relation(actor, target.record)
+    if relation == "delegate":
+        return _answer(False, "delegates-read-only")
     if relation is not None:
         if target.type_code.startswith(PATIENT_TYPE_PREFIXES):
             return _answer(True, f"{relation}-document", relation)
@@ -437,8 +449,12 @@ def _decide_document(actor: Actor, rpps: str | None, action: Action, target: Doc
     if relation is not None:
         if _hidden_from_patient(target, now):
             return _answer(False, "invisible-to-patient-until-released")
-        if relation == "representative" and target.invisible_to_representatives:
+        if relation != "holder" and target.invisible_to_representatives:
             return _answer(False, "invisible-to-representatives")
+        if relation == "delegate":
+            if action is _DOCUMENT_READ:
+                return _answer(True, relation, relation)
+            return _answer(False, "delegates-read-only")
         if action in _READ_OR_MASK:
             return _answer(True, relation, relation)
         # Other changes belong to the author: the patient makes them on documents they filed.
@@ -508,7 +524,7 @@ def readable_by(actor: Actor, record: RecordFacts, now: datetime) -> ColumnEleme
     relation = _relation(actor, record)
     if relation is not None:
         visible = ~Document.invisible_to_patient | (Document.submitted_at <= now - RELEASE_INVISIBLE_AFTER)
-        if relation == "representative":
+        if relation != "holder":
             visible = visible & ~Document.invisible_to_representatives
         return visible
     if actor.kind not in _PROFESSIONALS:

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Integer, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opendmp.kit.base import Base
@@ -85,6 +85,10 @@ class LegalRepresentative(Base):
     added_at: Mapped[datetime]
     # Set when the holder comes of age or the representative is removed; rights stop then.
     ended_at: Mapped[datetime | None]
+
+
+# A parent's login finds their children's records by their own INS (auth/delegations.py).
+Index("ix_legal_representative_ins", LegalRepresentative.ins_system, LegalRepresentative.ins_value)
 
 
 class HeirAccessRequest(Base):

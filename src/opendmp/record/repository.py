@@ -58,6 +58,17 @@ def active_representatives(session: Session, record_id: uuid.UUID) -> list[Legal
     )
 
 
+def active_delegates(session: Session, record_id: uuid.UUID) -> frozenset[Ins]:
+    from opendmp.auth.account_models import Delegation  # the login module owns the table
+
+    rows = session.execute(
+        select(Delegation.delegate_ins_system, Delegation.delegate_ins_value).where(
+            Delegation.record_id == record_id, Delegation.revoked_at.is_(None)
+        )
+    )
+    return frozenset(Ins(InsSystem(system), value) for system, value in rows)
+
+
 def load_facts(
     session: Session,
     record: Record,
@@ -72,6 +83,7 @@ def load_facts(
         status=record.status,
         holder=Ins(InsSystem(patient.ins_system), patient.ins_value),
         representatives=frozenset(Ins(InsSystem(r.ins_system), r.ins_value) for r in reps),
+        delegates=active_delegates(session, record.id),
         grants=consents.current_grants(session, record.id, now),
         blocked=consents.blocked(session, record.id),
         medecin_traitant=prefs.medecin_traitant if prefs else None,
