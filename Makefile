@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint typecheck node-clients bench bench-journal clean
+.PHONY: demo test install lint typecheck node-clients bench bench-journal bench-access clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench: install
 
 bench-journal: install
 	$(BIN)/python bench/journal/journal_bench.py
+
+bench-access: install
+	$(BIN)/python bench/access/policy_bench.py
 
 clean:
 	rm -rf $(VENV) .opendmp .pytest_cache .mypy_cache .ruff_cache
