@@ -115,9 +115,9 @@ def _facts(record_id: uuid.UUID, holder: Ins) -> st.SearchStrategy[RecordFacts]:
         st.sampled_from(RPPS), st.builds(Emergency, st.sampled_from(list(EmergencyMode)), offsets), max_size=2
     )
     return st.builds(
-        lambda grants, blocked, mt, switches, emergencies, matrix, reps: RecordFacts(
+        lambda grants, blocked, mt, switches, emergencies, matrix, reps, status: RecordFacts(
             record_id,
-            "active",
+            status,
             holder,
             representatives=frozenset({PARENT}) if reps else frozenset(),
             grants=grants,
@@ -134,6 +134,7 @@ def _facts(record_id: uuid.UUID, holder: Ins) -> st.SearchStrategy[RecordFacts]:
         emergencies,
         _matrices(),
         st.booleans(),
+        st.sampled_from(["active", "active", "pending-objection", "closed", "suspended"]),
     )
 
 

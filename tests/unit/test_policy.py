@@ -510,3 +510,12 @@ def test_only_operators_search_the_journal_across_records() -> None:
     assert decide(Actor.operator("ops"), Action.JOURNAL_FORENSICS, None, NOW).allowed
     for actor in (AUTHORISED_DOCTOR, Actor.patient(HOLDER), Actor.counter_agent("agent"), Actor.insurer_feed()):
         assert not decide(actor, Action.JOURNAL_FORENSICS, None, NOW).allowed
+
+
+@pytest.mark.parametrize("status", ["closed", "suspended", "deletion-requested", "objected"])
+def test_a_record_that_is_not_live_is_closed_to_professionals_but_not_to_its_holder(status: str) -> None:
+    record = dataclasses.replace(FACTS, status=status)
+    assert not reads(AUTHORISED_DOCTOR, document(record=record))
+    assert not reads(MEDECIN_TRAITANT, document(record=record))
+    assert reads(AUTHOR, document(record=record))  # what they wrote stays theirs
+    assert reads(Actor.patient(HOLDER), document(record=record))

@@ -265,6 +265,8 @@ _OPENERS = frozenset(
 )
 _LOOKERS = frozenset({ActorKind.PROFESSIONAL, ActorKind.SOFTWARE, ActorKind.COUNTER_AGENT})
 _PROFESSIONALS = frozenset({ActorKind.PROFESSIONAL, ActorKind.SOFTWARE})
+# Record statuses (record.models.RecordStatus) in which professionals may use an access.
+_LIVE_STATUSES = frozenset({"active", "pending-objection"})
 _AUTHOR_ACTIONS = frozenset(
     {Action.DOCUMENT_READ, Action.DOCUMENT_MASK, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE}
 )
@@ -379,6 +381,8 @@ def professional_access(actor: Actor, record: RecordFacts, now: datetime) -> tup
 def _access(kind: ActorKind, rpps: str | None, record: RecordFacts, now: datetime) -> tuple[str, bool] | None:
     if rpps is None or kind not in _PROFESSIONALS:
         return None
+    if record.status not in _LIVE_STATUSES:
+        return None  # a closed, suspended or refused record is open to no professional's access
     if rpps == record.medecin_traitant:
         return "medecin-traitant", True
     emergency = record.emergencies.get(rpps)
