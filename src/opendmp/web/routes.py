@@ -9,6 +9,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import MediaType, Request, Response, get
 
 from opendmp import __version__
+from opendmp.web.patient_pages import ROUTES as PATIENT_ROUTES
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
@@ -58,4 +59,4 @@ def home(request: Request[Any, Any, Any]) -> Response[str]:
     )
 
 
-ROUTES = [home]
+ROUTES = [home, *PATIENT_ROUTES]
