@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, exists, false
+from sqlalchemy import ColumnElement, false, select
 
 from opendmp.access.rules import HabilitationMatrix, care_team_rule, default_matrix
 from opendmp.identity.actor import Actor, ActorKind
@@ -535,7 +535,13 @@ def readable_by(actor: Actor, record: RecordFacts, now: datetime) -> ColumnEleme
         return false()
     authored: ColumnElement[bool] = Document.submitted_by == actor.id
     if rpps is not None:
-        authored = authored | exists().where(DocumentAuthor.document_id == Document.id, DocumentAuthor.rpps == rpps)
+        # An uncorrelated IN over the record's author rows (author rows carry their document's
+        # record, merges included): one index probe per list instead of one EXISTS per row
+        # (bench/RESULTS.md, "Access policy": 400 buffers down to 3 for a count of 100).
+        own = select(DocumentAuthor.document_id).where(
+            DocumentAuthor.record_id == record.record_id, DocumentAuthor.rpps == rpps
+        )
+        authored = authored | Document.id.in_(own)
     access = professional_access(actor, record, now)
     if access is None:
         return authored

@@ -207,11 +207,14 @@ def submit_document(
             f"category {item.category_code} is not the class of type {doc_type.code} ({doc_type.class_code})",
             field="DocumentReference.category",
         )
-    access.require(session, actor, Action.DOCUMENT_CREATE, NewDocument(facts, doc_type.code), now)
     if record.status not in WRITABLE_STATUSES:
+        # Said before the access check: the status is no secret to whoever may look the record
+        # up, and "closed" is the useful answer for software that feeds it.
+        access.require(session, actor, Action.RECORD_LOOKUP, facts, now)
         raise RecordClosed(
             f"the record is {record.status}: no document can be added", field="DocumentReference.subject"
         )
+    access.require(session, actor, Action.DOCUMENT_CREATE, NewDocument(facts, doc_type.code), now)
 
     import hashlib
 
