@@ -548,7 +548,7 @@ def readable_by(actor: Actor, record: RecordFacts, now: datetime) -> ColumnEleme
     classes = record.matrix.classes_for(actor.profession)
     if not classes:
         return authored
-    permitted: ColumnElement[bool] = Document.class_code.in_(sorted(classes))
+    permitted: ColumnElement[bool] = Document.class_code.in_(classes)
     if not access[1]:
         permitted = permitted & ~Document.masked_from_professionals
     return authored | permitted

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -27,12 +27,21 @@ CLASS_CODES = ("10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95",
 class HabilitationMatrix:
     version: int
     allowed: frozenset[tuple[str, str]]  # (profession, class code)
+    # Each profession's classes, sorted, built once: lists ask for them on every request.
+    _by_profession: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        by_profession: dict[str, list[str]] = {}
+        for profession, class_code in self.allowed:
+            by_profession.setdefault(profession, []).append(class_code)
+        object.__setattr__(self, "_by_profession", {p: tuple(sorted(c)) for p, c in by_profession.items()})
 
     def allows(self, profession: str | None, class_code: str) -> bool:
         return profession is not None and (profession, class_code) in self.allowed
 
-    def classes_for(self, profession: str | None) -> frozenset[str]:
-        return frozenset(c for p, c in self.allowed if p == profession)
+    def classes_for(self, profession: str | None) -> tuple[str, ...]:
+        """The classes `profession` may read, sorted."""
+        return self._by_profession.get(profession or "", ())
 
     @property
     def digest(self) -> str:
