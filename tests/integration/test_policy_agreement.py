@@ -5,6 +5,7 @@ hide what it would allow)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from datetime import timedelta
@@ -38,6 +39,7 @@ from tests.conftest import NOW
 RPPS = [f"1000000{n:04d}" for n in range(6)]
 PROFESSIONS = ["10", "21", "60", "40", "93", "36"]
 PARENT = Ins(InsSystem.TEST_NIR, "170057505612345")
+CAREGIVER = Ins(InsSystem.TEST_NIR, "190057505612345")  # a stranger unless the holder delegated
 SOFTWARE_ID = "lps-chu"
 
 
@@ -90,13 +92,14 @@ def _actors(holder: Ins) -> st.SearchStrategy[Actor]:
         st.booleans(),
     )
     software = st.builds(
-        lambda rpps, profession: Actor.software(SOFTWARE_ID, "750000001", rpps, profession),
+        lambda rpps, profession, scopes: dataclasses.replace(
+            Actor.software(SOFTWARE_ID, "750000001", rpps, profession), scopes=scopes
+        ),
         st.sampled_from(RPPS),
         st.sampled_from(PROFESSIONS),
+        st.one_of(st.none(), st.frozensets(st.sampled_from(["dmp:creation", "dmp:alimentation", "dmp:consultation"]))),
     )
-    people = st.sampled_from(
-        [Actor.patient(holder), Actor.patient(PARENT), Actor.patient(Ins(InsSystem.TEST_NIR, "190057505612345"))]
-    )
+    people = st.sampled_from([Actor.patient(holder), Actor.patient(PARENT), Actor.patient(CAREGIVER)])
     others = st.sampled_from([Actor.insurer_feed(), Actor.counter_agent("agent"), Actor.operator("ops")])
     return st.one_of(professionals, software, people, others)
 
@@ -115,7 +118,7 @@ def _facts(record_id: uuid.UUID, holder: Ins) -> st.SearchStrategy[RecordFacts]:
         st.sampled_from(RPPS), st.builds(Emergency, st.sampled_from(list(EmergencyMode)), offsets), max_size=2
     )
     return st.builds(
-        lambda grants, blocked, mt, switches, emergencies, matrix, reps, status: RecordFacts(
+        lambda grants, blocked, mt, switches, emergencies, matrix, reps, status, delegated: RecordFacts(
             record_id,
             status,
             holder,
@@ -126,6 +129,7 @@ def _facts(record_id: uuid.UUID, holder: Ins) -> st.SearchStrategy[RecordFacts]:
             switches=switches,
             emergencies=emergencies,
             matrix=matrix,
+            delegates=frozenset({CAREGIVER}) if delegated else frozenset(),
         ),
         grants,
         st.frozensets(st.sampled_from(RPPS), max_size=2),
@@ -135,6 +139,7 @@ def _facts(record_id: uuid.UUID, holder: Ins) -> st.SearchStrategy[RecordFacts]:
         _matrices(),
         st.booleans(),
         st.sampled_from(["active", "active", "pending-objection", "closed", "suspended"]),
+        st.booleans(),
     )
 
 
