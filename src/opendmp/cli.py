@@ -399,6 +399,83 @@ def client_revoke(client_id: Annotated[str, typer.Argument(help="the client id")
     err.print(f"client {client.id} revoked")
 
 
+# ---------------------------------------------------------------- staff accounts (OpenID Connect)
+
+
+operator_app = typer.Typer(
+    no_args_is_help=True, help="Counter agents' and operators' accounts: who the identity provider's sub is."
+)
+app.add_typer(operator_app, name="operator")
+
+
+@operator_app.command("add")
+def operator_add(
+    name: Annotated[str, typer.Argument(help="the account's name, as journals show it")],
+    subject: Annotated[str, typer.Option(help="the identity provider's `sub` for this person")],
+    role: Annotated[str, typer.Option(help="operator or counter-agent")] = "operator",
+    finess: Annotated[str | None, typer.Option(help="a counter agent's office (must exist)")] = None,
+    issuer: Annotated[str | None, typer.Option(help="default: the staff provider (or the only one)")] = None,
+) -> None:
+    """Create an operator's or counter agent's account, logging in through OpenID Connect."""
+    from opendmp.auth import staff
+    from opendmp.auth.staff_models import StaffRole
+    from opendmp.kit.db import unit_of_work
+
+    try:
+        chosen = StaffRole(role)
+    except ValueError as error:
+        raise fail("--role is operator or counter-agent", 2) from error
+    s = settings()
+    issuer = issuer or s.oidc_staff_issuer or s.oidc_issuer or ""
+    with runtime_scope(s) as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        account = staff.add_staff(
+            session, operator_actor(), staff.StaffIn(name, subject, issuer, chosen, finess), runtime.clock.now()
+        )
+    out.print(str(account.id), highlight=False)
+    err.print(f"{account.role} {escape(account.name)} added (sub {escape(account.subject)} at {account.issuer})")
+
+
+@operator_app.command("list")
+def operator_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every account: name, role, status, office, provider and subject."""
+    from opendmp.auth import staff
+    from opendmp.kit.db import unit_of_work
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        found = staff.list_staff(session, operator_actor(), runtime.clock.now())
+    if as_json:
+        rows = [
+            {
+                "id": str(a.id),
+                "name": a.name,
+                "role": a.role,
+                "status": a.status,
+                "finess": a.organisation,
+                "issuer": a.issuer,
+                "subject": a.subject,
+                "created_at": a.created_at.isoformat(),
+                "disabled_at": a.disabled_at.isoformat() if a.disabled_at else None,
+            }
+            for a in found
+        ]
+        out.print(json.dumps(rows, ensure_ascii=False), highlight=False, markup=False)
+        return
+    for a in found:
+        office = a.organisation or "-"
+        out.print(f"{a.name}  {a.role:<13}  {a.status:<8}  {office:<9}  {a.issuer}  {a.subject}", markup=False)
+
+
+@operator_app.command("disable")
+def operator_disable(name: Annotated[str, typer.Argument(help="the account's name")]) -> None:
+    """Disable an account at once: its open sessions end, its logins are refused."""
+    from opendmp.auth import staff
+    from opendmp.kit.db import unit_of_work
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        account, ended = staff.disable_staff(session, operator_actor(), name, runtime.clock.now())
+    err.print(f"{escape(account.name)} disabled; {ended} session(s) ended")
+
+
 # ---------------------------------------------------------------- directory
 
 

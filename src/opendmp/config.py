@@ -101,6 +101,22 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     # Per-address limits on the login pages (the `limits` syntax), on top of the per-account backoff.
     login_rate_limit: str = "30/minute;300/hour"
+    # OpenID Connect (auth/oidc.py, docs/decisions/0017-openid-connect.md): professionals log in
+    # through Pro Santé Connect (or any OIDC provider); the ID token's `oidc_national_id_claim`
+    # carries 8 + RPPS. Counter agents and operators log in through oidc_staff_* when set, else
+    # through the same provider, their role given by `opendmp operator add`.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid scope_all"  # Pro Santé Connect's scope
+    oidc_national_id_claim: str = "preferred_username"
+    oidc_staff_issuer: str | None = None
+    oidc_staff_client_id: str | None = None
+    oidc_staff_client_secret: SecretStr | None = None
+    oidc_staff_scopes: str = "openid"
+    # Where providers send the browser back; default: public_base_url + /connexion/pro/retour.
+    oidc_redirect_uri: str | None = None
+    oidc_timeout_seconds: float = 10.0
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opendmp.access import models as access_models
-from opendmp.auth import account_models
+from opendmp.auth import account_models, staff_models
 from opendmp.auth import models as auth_models
 from opendmp.consent import models as consent_models
 from opendmp.document import models as document_models
@@ -27,5 +27,6 @@ __all__ = [
     "metadata",
     "notify_models",
     "record_models",
+    "staff_models",
     "stats_models",
 ]

@@ -104,6 +104,8 @@ class AuthSession(Base):
     actor_kind: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(Text)  # the Actor as JSON (auth/sessions.py)
     account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patient_account.id"), index=True)
+    # A counter agent's or operator's account (OpenID Connect logins): disabling it ends the session.
+    staff_account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_account.id"), index=True)
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     expires_at: Mapped[datetime]  # the absolute timeout

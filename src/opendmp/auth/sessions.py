@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from opendmp.auth.account_models import AccountStatus, AuthSession, PatientAccount, SessionStage
 from opendmp.auth.hashing import Random, session_digest
+from opendmp.auth.staff_models import StaffAccount, StaffStatus
 from opendmp.auth.tokens import Unauthenticated
 from opendmp.config import Settings
 from opendmp.identity.actor import Actor, ActorKind
@@ -60,6 +61,7 @@ class CurrentSession:
     stage: SessionStage
     actor: Actor
     account_id: uuid.UUID | None
+    staff_account_id: uuid.UUID | None = None
 
 
 def actor_to_json(actor: Actor) -> str:
@@ -99,6 +101,7 @@ def start(
     random: Random,
     *,
     account_id: uuid.UUID | None = None,
+    staff_account_id: uuid.UUID | None = None,
     replacing: str | None = None,
 ) -> str:
     """A new session; returns its id, for the cookie only. `replacing` (the id the browser held)
@@ -114,6 +117,7 @@ def start(
             actor_kind=actor.kind.value,
             actor=actor_to_json(actor),
             account_id=account_id,
+            staff_account_id=staff_account_id,
             created_at=at,
             last_seen_at=at,
             expires_at=at + lifetime,
@@ -145,10 +149,16 @@ def current(
         account = session.get(PatientAccount, row.account_id)
         if account is None or account.status == AccountStatus.DISABLED.value:
             raise SessionInvalid("disabled")
+    if row.staff_account_id is not None:
+        staff = session.get(StaffAccount, row.staff_account_id)
+        if staff is None or staff.status != StaffStatus.ACTIVE.value:
+            raise SessionInvalid("disabled")
     if at - row.last_seen_at >= TOUCH_EVERY:
         row.last_seen_at = at
         session.flush()
-    return CurrentSession(row.digest, SessionStage(row.stage), actor_from_json(row.actor), row.account_id)
+    return CurrentSession(
+        row.digest, SessionStage(row.stage), actor_from_json(row.actor), row.account_id, row.staff_account_id
+    )
 
 
 def revoke(session: Session, token: str, at: datetime, reason: str) -> bool:
@@ -169,4 +179,14 @@ def revoke_for_account(
     if keep:
         statement = statement.where(AuthSession.digest != session_digest(keep))
     result = session.execute(statement.values(revoked_at=at, revoked_reason=reason))
+    return int(getattr(result, "rowcount", 0))
+
+
+def revoke_for_staff(session: Session, staff_account_id: uuid.UUID, at: datetime, reason: str) -> int:
+    """End every live session of a counter agent's or operator's account (account disabled)."""
+    result = session.execute(
+        update(AuthSession)
+        .where(AuthSession.staff_account_id == staff_account_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_reason=reason)
+    )
     return int(getattr(result, "rowcount", 0))

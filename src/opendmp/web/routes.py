@@ -10,6 +10,7 @@ from litestar import MediaType, Request, Response, get
 
 from opendmp import __version__
 from opendmp.web.patient_pages import ROUTES as PATIENT_ROUTES
+from opendmp.web.pro_pages import ROUTES as PRO_ROUTES
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
@@ -59,4 +60,4 @@ def home(request: Request[Any, Any, Any]) -> Response[str]:
     )
 
 
-ROUTES = [home, *PATIENT_ROUTES]
+ROUTES = [home, *PATIENT_ROUTES, *PRO_ROUTES]

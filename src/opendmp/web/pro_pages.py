@@ -1,0 +1,462 @@
+"""Professionals', counter agents' and operators' way in: OpenID Connect (auth/oidc.py), then a
+minimal landing page for each (the full professional space and counter are later issues).
+
+The edge's part (docs/api/contract.md, "Professional and staff login"): the button that starts a
+login (a CSRF-checked POST, so no other site can start one in this browser), the callback, the
+session (the patients' machinery: web/patient_pages.py), the statuses, the transactions. The
+call to the provider's token endpoint happens between two transactions, never inside one.
+Pages for browsers, not an API: left out of the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from sqlalchemy.orm import Session
+
+from opendmp.auth import oidc
+from opendmp.auth import sessions as login_sessions
+from opendmp.auth.account_models import SessionStage
+from opendmp.consent import service as consents
+from opendmp.identity.actor import Actor, ActorKind
+from opendmp.identity.ins import Ins, InsSystem, validate_nir
+from opendmp.journal import service as journal
+from opendmp.kit.db import unit_of_work
+from opendmp.kit.errors import AccessDenied, DomainError, HiddenFromActor, InvalidInput, NotFound
+from opendmp.kit.threads import threaded
+from opendmp.record import service as records
+from opendmp.runtime import Runtime
+from opendmp.web.patient_pages import (
+    Edge,
+    Form,
+    Page,
+    _csrf_ok,
+    _csrf_refused,
+    _current,
+    _journal_refusal,
+    _limited,
+    address_of,
+    edge_of,
+)
+
+HOME = {
+    ActorKind.PROFESSIONAL: "/pro",
+    ActorKind.COUNTER_AGENT: "/guichet",
+    ActorKind.OPERATOR: "/operateur",
+    ActorKind.PATIENT: "/mon-dossier",
+}
+START = {oidc.PROFESSIONAL: "/connexion/pro", oidc.STAFF: "/connexion/agent"}
+LOGOUT = "/deconnexion/pro"
+SYSTEMS = [
+    (InsSystem.NIR.value, "NIR"),
+    (InsSystem.NIA.value, "NIA (numéro d'attente)"),
+    (InsSystem.TEST_NIR.value, "NIR de test"),
+    (InsSystem.DEMO_NIR.value, "NIR de démonstration"),
+]
+STATUS_LABELS = {
+    "pending-objection": "ouvert, délai d'opposition en cours",
+    "active": "actif",
+    "suspended": "suspendu",
+    "closed": "fermé",
+    "objected": "refusé par le patient",
+    "deletion-requested": "suppression demandée",
+}
+
+
+class OidcEdge:
+    """The relying parties of this runtime, one per configured provider (staff share the
+    professionals' one unless a second provider is set). Tests reach it to point elsewhere."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        configs = oidc.provider_configs(runtime.settings)
+        parties: dict[int, oidc.RelyingParty] = {}
+        self.parties = {intent: parties.setdefault(id(c), oidc.RelyingParty(c)) for intent, c in configs.items()}
+        self.claim = runtime.settings.oidc_national_id_claim
+        self.after_logout = runtime.settings.public_base_url.rstrip("/") + START[oidc.PROFESSIONAL]
+
+
+def oidc_edge_of(request: Request[Any, Any, Any]) -> OidcEdge:
+    runtime: Runtime = request.app.state.runtime
+    edge: OidcEdge | None = getattr(runtime, "_oidc_edge", None)
+    if edge is None:
+        edge = OidcEdge(runtime)
+        runtime._oidc_edge = edge  # type: ignore[attr-defined]
+    return edge
+
+
+def _browser(edge: Edge, request: Request[Any, Any, Any]) -> str:
+    """The pre-session cookie, keyed: the callback must come back to the browser that started."""
+    value = request.cookies.get(edge.pre_cookie)
+    return edge.secrets.digest("oidc-browser", value) if value else ""
+
+
+def _staff_nav(actor: Actor) -> dict[str, Any]:
+    return {"nav": [(HOME.get(actor.kind, "/"), "Accueil")], "logout_action": LOGOUT}
+
+
+def _unavailable(page: Page, intent: str) -> Response[str]:
+    page.binding = None
+    return page.render(
+        "message.html",
+        503,
+        title="Connexion indisponible",
+        alert="Le service d'authentification ne répond pas ou n'est pas configuré. Réessayez plus tard.",
+        lines=[],
+        links=[(START[intent], "Réessayer")],
+    )
+
+
+# ---------------------------------------------------------------- starting a login
+
+
+INTENTS = {
+    oidc.PROFESSIONAL: {
+        "title": "Connexion professionnelle",
+        "intro": "Professionnels de santé : connectez-vous avec votre carte CPS ou votre e-CPS par Pro Santé Connect.",
+        "submit": "Se connecter avec Pro Santé Connect",
+        "other": ("/connexion/agent", "Agents d'accueil de l'Assurance Maladie et opérateurs"),
+    },
+    oidc.STAFF: {
+        "title": "Connexion des agents et opérateurs",
+        "intro": "Agents d'accueil de l'Assurance Maladie et opérateurs de la plateforme : "
+        "connectez-vous avec votre compte professionnel.",
+        "submit": "Se connecter",
+        "other": ("/connexion/pro", "Professionnels de santé"),
+    },
+}
+
+
+def _start_form(request: Request[Any, Any, Any], intent: str) -> Response[str]:
+    page = Page(edge_of(request), request)
+    if intent not in oidc_edge_of(request).parties:
+        return _unavailable(page, intent)
+    page.pre_session()
+    texts = INTENTS[intent]
+    return page.render(
+        "form.html",
+        title=texts["title"],
+        action=START[intent],
+        submit=texts["submit"],
+        intro=texts["intro"],
+        fields=[],
+        links=[texts["other"], ("/connexion", "Patients : se connecter à mon espace")],
+        extra_forms=[],
+    )
+
+
+def _start(request: Request[Any, Any, Any], data: dict[str, Any], intent: str) -> Response[str]:
+    edge = edge_of(request)
+    page = Page(edge, request)
+    page.pre_session()
+    if not _csrf_ok(page, data):
+        return _csrf_refused(page)
+    if (limited := _limited(page, "oidc")) is not None:
+        return limited
+    rp = oidc_edge_of(request).parties.get(intent)
+    if rp is None:
+        return _unavailable(page, intent)
+    assert page.binding is not None
+    browser = edge.secrets.digest("oidc-browser", page.binding.removeprefix("pre:"))
+    try:
+        rp.discovery()  # outside the transaction: the provider may be slow
+        with unit_of_work(edge.runtime.sessions) as db:
+            url = oidc.begin_login(
+                db, rp, intent, browser, edge.runtime.clock.now(), edge.policy.step, edge.secrets.random
+            )
+    except oidc.ProviderUnavailable:
+        return _unavailable(page, intent)
+    return page.redirect(url)
+
+
+@get(START[oidc.PROFESSIONAL], include_in_schema=False)
+@threaded
+def professional_login_page(request: Request[Any, Any, Any]) -> Response[str]:
+    return _start_form(request, oidc.PROFESSIONAL)
+
+
+@post(START[oidc.PROFESSIONAL], status_code=200, include_in_schema=False)
+@threaded
+def professional_login_start(request: Request[Any, Any, Any], data: Form) -> Response[str]:
+    return _start(request, data, oidc.PROFESSIONAL)
+
+
+@get(START[oidc.STAFF], include_in_schema=False)
+@threaded
+def staff_login_page(request: Request[Any, Any, Any]) -> Response[str]:
+    return _start_form(request, oidc.STAFF)
+
+
+@post(START[oidc.STAFF], status_code=200, include_in_schema=False)
+@threaded
+def staff_login_start(request: Request[Any, Any, Any], data: Form) -> Response[str]:
+    return _start(request, data, oidc.STAFF)
+
+
+# ---------------------------------------------------------------- the provider's callback
+
+
+def _refused(page: Page, error: oidc.LoginFailed, intent: str | None) -> Response[str]:
+    runtime = page.edge.runtime
+    with unit_of_work(runtime.sessions) as db:
+        oidc.journal_refusal(db, error, intent, address_of(page.request), runtime.clock.now())
+    page.binding = None
+    if isinstance(error, oidc.IdentityRefused):
+        status, alert = (
+            403,
+            (
+                "Votre identité a bien été vérifiée, mais vous n'avez pas accès à ce service "
+                "(professionnel absent de l'annuaire, ou compte inconnu ou désactivé)."
+            ),
+        )
+    elif isinstance(error, oidc.FlowRefused):
+        status, alert = 400, "Cette connexion n'a pas été commencée ici, ou a expiré. Recommencez."
+    else:
+        status, alert = 401, "La connexion n'a pas abouti. Recommencez."
+    return page.render(
+        "message.html",
+        status,
+        title="Connexion refusée",
+        alert=alert,
+        lines=[],
+        links=[(START[intent or oidc.PROFESSIONAL], "Recommencer")],
+    )
+
+
+@get(oidc.CALLBACK_PATH, include_in_schema=False)
+@threaded
+def login_callback(request: Request[Any, Any, Any]) -> Response[str]:
+    edge, parties = edge_of(request), oidc_edge_of(request)
+    page = Page(edge, request)
+    runtime = edge.runtime
+    state, code, failure = (request.query_params.get(k) for k in ("state", "code", "error"))
+    intent: str | None = None
+    try:
+        with unit_of_work(runtime.sessions) as db:  # the state is spent, whatever follows
+            pending = oidc.take_pending(db, state, _browser(edge, request), runtime.clock.now())
+            intent, nonce, verifier = pending.provider, pending.nonce, pending.code_verifier
+        rp = parties.parties.get(intent)
+        if rp is None:
+            return _unavailable(page, intent)
+        if failure or not code:
+            # The provider's own words are not journaled: a fixed code says what happened.
+            reason = "provider-denied" if failure == "access_denied" else "provider-error"
+            raise oidc.LoginFailed("the provider did not authenticate", reason=reason)
+        claims = rp.verify_id_token(rp.redeem(code, verifier), nonce, runtime.clock.now())
+
+        def work(db: Session) -> oidc.LoggedIn:
+            now = runtime.clock.now()
+            who = oidc.identify(db, pending.provider, rp, claims, parties.claim)
+            token = login_sessions.start(
+                db,
+                who.actor,
+                SessionStage.AUTHENTICATED,
+                now,
+                edge.policy,
+                edge.secrets.random,
+                staff_account_id=who.staff_account_id,
+                replacing=request.cookies.get(edge.session_cookie),  # no fixation
+            )
+            oidc.journal_login(db, who, address_of(request), now)
+            page.cookies.append(edge.cookie(edge.session_cookie, token))
+            return who
+
+        with unit_of_work(runtime.sessions) as db:
+            who = work(db)
+    except oidc.LoginFailed as error:
+        return _refused(page, error, intent)
+    except oidc.ProviderUnavailable:
+        return _refused(page, oidc.LoginFailed("provider unavailable", reason="provider-unavailable"), intent)
+    return page.redirect(HOME.get(who.actor.kind, "/"))
+
+
+# ---------------------------------------------------------------- landing pages
+
+
+def _signed_in(page: Page, kind: ActorKind) -> tuple[str, Actor] | Response[str]:
+    """The session's actor if it is of `kind`; else 401 (no session) or 403 (another profile)."""
+    found = _current(page, SessionStage.AUTHENTICATED)
+    if isinstance(found, Response):
+        return found
+    token, current = found
+    actor = current.actor.at(address_of(page.request))
+    if actor.kind is not kind:
+        _journal_refusal(page.edge.runtime, actor, "auth:page", "wrong-profile")
+        return page.render(
+            "message.html",
+            403,
+            title="Accès refusé",
+            alert="Cette page n'est pas ouverte à votre profil.",
+            lines=[],
+            links=[(HOME.get(actor.kind, "/"), "Retour à mon accueil")],
+            **(_staff_nav(actor) if actor.kind is not ActorKind.PATIENT else {}),
+        )
+    return token, actor
+
+
+def _who(actor: Actor) -> list[str]:
+    if actor.kind is ActorKind.PROFESSIONAL:
+        lines = [f"Connecté(e) : {actor.display_name or actor.id} — RPPS {actor.id}, profession {actor.profession}."]
+        return lines + ([f"Structure d'exercice (FINESS) : {actor.organisation}."] if actor.organisation else [])
+    return [f"Connecté(e) : {actor.id}, agent d'accueil (FINESS {actor.organisation})."]
+
+
+def _lookup_page(
+    page: Page, actor: Actor, status: int = 200, result: str | None = None, found: bool = False, **kw: Any
+) -> Response[str]:
+    return page.render(
+        "pro_home.html",
+        status,
+        title="Espace professionnel" if actor.kind is ActorKind.PROFESSIONAL else "Espace guichet",
+        lines=_who(actor),
+        action=HOME[actor.kind],
+        systems=SYSTEMS,
+        system=kw.pop("system", InsSystem.NIR.value),
+        result=result,
+        found=found,
+        **kw,
+        **_staff_nav(actor),
+    )
+
+
+def _lookup(request: Request[Any, Any, Any], data: dict[str, Any], kind: ActorKind) -> Response[str]:
+    edge = edge_of(request)
+    page = Page(edge, request)
+    signed = _signed_in(page, kind)
+    if isinstance(signed, Response):
+        return signed
+    actor = signed[1]
+    if not _csrf_ok(page, data):
+        return _csrf_refused(page)
+    chosen = data.get("systeme")
+    try:
+        system = InsSystem(chosen if isinstance(chosen, str) else InsSystem.NIR.value)
+        ins = Ins(system, validate_nir(str(data.get("ins") or ""), field="ins"))
+    except (ValueError, InvalidInput):
+        return _lookup_page(page, actor, 400, error="Un matricule INS a 15 chiffres (clé comprise).")
+    try:
+        with unit_of_work(edge.runtime.sessions) as db:
+            hit = records.find_by_ins(db, actor, ins, edge.runtime.clock.now())
+    except (HiddenFromActor, NotFound):
+        hit = None
+    except DomainError as error:
+        return _lookup_page(page, actor, result=f"Dossier non consultable : {error.message}", system=system.value)
+    if hit is None:
+        return _lookup_page(page, actor, result="Aucun DMP accessible pour cet INS.", system=system.value)
+    p, status = hit.patient, STATUS_LABELS.get(hit.record.status, hit.record.status)
+    text = f"Ce patient a un DMP ({status}) : {p.given_names} {p.birth_family}, né(e) le {p.birth_date:%d/%m/%Y}."
+    return _lookup_page(page, actor, result=text, found=True, system=system.value)
+
+
+def _landing(request: Request[Any, Any, Any], kind: ActorKind) -> Response[str]:
+    page = Page(edge_of(request), request)
+    signed = _signed_in(page, kind)
+    return signed if isinstance(signed, Response) else _lookup_page(page, signed[1])
+
+
+@get(HOME[ActorKind.PROFESSIONAL], include_in_schema=False)
+@threaded
+def professional_home(request: Request[Any, Any, Any]) -> Response[str]:
+    return _landing(request, ActorKind.PROFESSIONAL)
+
+
+@post(HOME[ActorKind.PROFESSIONAL], status_code=200, include_in_schema=False)
+@threaded
+def professional_lookup(request: Request[Any, Any, Any], data: Form) -> Response[str]:
+    return _lookup(request, data, ActorKind.PROFESSIONAL)
+
+
+@get(HOME[ActorKind.COUNTER_AGENT], include_in_schema=False)
+@threaded
+def counter_home(request: Request[Any, Any, Any]) -> Response[str]:
+    return _landing(request, ActorKind.COUNTER_AGENT)
+
+
+@post(HOME[ActorKind.COUNTER_AGENT], status_code=200, include_in_schema=False)
+@threaded
+def counter_lookup(request: Request[Any, Any, Any], data: Form) -> Response[str]:
+    return _lookup(request, data, ActorKind.COUNTER_AGENT)
+
+
+@get(HOME[ActorKind.OPERATOR], include_in_schema=False)
+@threaded
+def operator_home(request: Request[Any, Any, Any]) -> Response[str]:
+    """Who may see it is the policy's call (emergency:review), not this page's."""
+    edge = edge_of(request)
+    page = Page(edge, request)
+    found = _current(page, SessionStage.AUTHENTICATED)
+    if isinstance(found, Response):
+        return found
+    actor = found[1].actor.at(address_of(request))
+    nav = _staff_nav(actor) if actor.kind is not ActorKind.PATIENT else {}
+    try:
+        with unit_of_work(edge.runtime.sessions) as db:
+            pending = consents.pending_reviews(db, actor, edge.runtime.clock.now())
+    except (AccessDenied, HiddenFromActor):
+        return page.render(
+            "message.html",
+            403,
+            title="Accès refusé",
+            alert="Cette page est réservée aux opérateurs de la plateforme.",
+            lines=[],
+            links=[(HOME.get(actor.kind, "/"), "Retour à mon accueil")],
+            **nav,
+        )
+    return page.render(
+        "message.html",
+        title="Espace opérateur",
+        lines=[f"Connecté(e) : {actor.id}, opérateur.", f"Accès d'urgence à examiner : {len(pending)}."],
+        links=[],
+        **nav,
+    )
+
+
+# ---------------------------------------------------------------- logout
+
+
+@post(LOGOUT, status_code=200, include_in_schema=False)
+@threaded
+def logout(request: Request[Any, Any, Any], data: Form) -> Response[str]:
+    """Revokes the session here, then sends the browser to the provider's end_session_endpoint
+    when it has one (RP-initiated logout), so the provider's session ends too."""
+    edge = edge_of(request)
+    page = Page(edge, request)
+    found = _current(page, SessionStage.AUTHENTICATED)
+    if isinstance(found, Response):
+        return found
+    if not _csrf_ok(page, data):
+        return _csrf_refused(page)
+    token, current = found
+    actor = current.actor.at(address_of(request))
+    now = edge.runtime.clock.now()
+    with unit_of_work(edge.runtime.sessions) as db:
+        login_sessions.revoke(db, token, now, "logout")
+        target = ("staff-account", str(current.staff_account_id)) if current.staff_account_id else ("login", None)
+        journal.append(db, actor, journal.Event("auth:logout", *target), record_id=None, at=now)
+    page.cookies.append(edge.expired(edge.session_cookie))
+    page.binding, page.logged_in = None, False
+    parties = oidc_edge_of(request)
+    rp = parties.parties.get(oidc.PROFESSIONAL if actor.kind is ActorKind.PROFESSIONAL else oidc.STAFF)
+    end_session = rp.end_session_url(parties.after_logout) if rp is not None else None
+    if end_session is not None:
+        return page.redirect(end_session)
+    return page.render(
+        "message.html",
+        title="Vous êtes déconnecté(e)",
+        lines=["À bientôt."],
+        links=[(START[oidc.PROFESSIONAL], "Se reconnecter")],
+    )
+
+
+ROUTES = [
+    professional_login_page,
+    professional_login_start,
+    staff_login_page,
+    staff_login_start,
+    login_callback,
+    professional_home,
+    professional_lookup,
+    counter_home,
+    counter_lookup,
+    operator_home,
+    logout,
+]
