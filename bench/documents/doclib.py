@@ -108,15 +108,51 @@ def as_uuid(value: Any) -> uuid.UUID:
 
 
 def doctor(t: bl.Target) -> str:
-    """The RPPS of the first doctor (profession 10) of the seeded directory."""
+    """The RPPS of the first doctor (profession 10) of the seeded directory, authorised on every
+    record that does not authorise it yet (the platform files documents only from authorised
+    professionals since the access issue): rows written directly, as the seeder writes its
+    plans, with the default 365-day window, before any clock starts."""
+    from datetime import UTC, datetime, timedelta
+
     from sqlalchemy import text
 
     e = engine(t)
     try:
-        with e.connect() as conn:
+        with e.begin() as conn:
             rpps: str = conn.execute(
                 text("SELECT rpps FROM professional WHERE profession = '10' ORDER BY rpps LIMIT 1")
             ).scalar_one()
+            missing = conn.execute(
+                text(
+                    "SELECT id FROM record WHERE NOT EXISTS (SELECT 1 FROM authorisation a "
+                    "WHERE a.record_id = record.id AND a.rpps = :rpps AND a.revoked_at IS NULL)"
+                ),
+                {"rpps": rpps},
+            ).scalars().all()
+            now = datetime.now(UTC)
+
+            def stamp(at: datetime) -> Any:  # SQLite keeps datetimes as SQLAlchemy writes them
+                return at if t.db == "postgres" else at.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+            if missing:
+                conn.execute(
+                    text(
+                        "INSERT INTO authorisation (id, record_id, rpps, kind, granted_at, granted_via, "
+                        "declared_by, expires_at, masked_access) VALUES (:id, :record_id, :rpps, 'explicit', "
+                        ":now, 'holder', 'bench', :expires, :masked)"
+                    ),
+                    [
+                        {
+                            "id": uuid.uuid4() if t.db == "postgres" else uuid.uuid4().hex,
+                            "record_id": r,
+                            "rpps": rpps,
+                            "now": stamp(now),
+                            "expires": stamp(now + timedelta(days=365)),
+                            "masked": False,
+                        }
+                        for r in missing
+                    ],
+                )
     finally:
         e.dispose()
     return rpps
