@@ -167,6 +167,9 @@ def demo(
     port: int = 8000,
     patients: int = 2000,
     seed_value: Annotated[int, typer.Option("--seed")] = 42,
+    provider: Annotated[
+        bool, typer.Option(help="start a local OpenID provider (oidc-provider-mock) for the login pages")
+    ] = True,
 ) -> None:
     """Dev mode on the embedded SQLite store: migrate, load demo data (once), serve, explain."""
     import os
@@ -193,6 +196,12 @@ def demo(
         sample = _demo_examples(runtime)
         _demo_contacts(runtime, sample["nir"])
     base = f"http://{host}:{port}"
+    with _demo_provider(s, base, sample["rpps"], enabled=provider) as logins:
+        _demo_explain(s, base, sample, logins)
+        serve(host=host, port=port)
+
+
+def _demo_explain(s: Settings, base: str, sample: dict[str, str], logins: str) -> None:
     err.print(
         f"""
 [bold]OpenDMP demo[/] — {base}
@@ -203,11 +212,71 @@ def demo(
                              -d 'identifier=urn:oid:1.2.250.1.213.1.4.11|{sample["nir"]}'
   the patient's token:     opendmp dev-token --ins {sample["nir"]}
   send notifications:      opendmp notify send   (development: files in {s.data_dir.resolve() / "outbox"})
-Data in {s.data_dir.resolve()} (delete it to start over). Ctrl-C stops.
+{logins}Data in {s.data_dir.resolve()} (delete it to start over). Ctrl-C stops.
 """,
         highlight=False,
     )
-    serve(host=host, port=port)
+
+
+@contextmanager
+def _demo_provider(s: Settings, base: str, rpps: str, *, enabled: bool) -> Iterator[str]:
+    """A local OpenID provider (oidc-provider-mock, a test dependency) in a thread, its users the
+    sample professional and a demo operator; yields how to log in. Skipped when a provider is
+    configured, when it is not installed, or with --no-provider."""
+    import os
+    import warnings
+
+    if not enabled or s.oidc_issuer:
+        yield f"  professional login:      {base}/connexion/pro\n" if s.oidc_issuer else ""
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # it imports authlib.jose
+            import oidc_provider_mock
+    except ImportError:
+        yield "  professional login:      pip install -e '.[test]' for a local OpenID provider (README)\n"
+        return
+    users = [
+        oidc_provider_mock.User(sub="dr-demo", claims={"preferred_username": "8" + rpps}),
+        oidc_provider_mock.User(sub="operateur-demo", claims={}),
+    ]
+    with oidc_provider_mock.run_server_in_thread(port=0, require_nonce=True, user_claims=users) as server:
+        issuer = f"http://localhost:{server.server_port}"
+        os.environ.update(
+            {
+                "OPENDMP_OIDC_ISSUER": issuer,
+                "OPENDMP_OIDC_CLIENT_ID": "opendmp-demo",
+                "OPENDMP_OIDC_CLIENT_SECRET": "demo-secret",
+                "OPENDMP_OIDC_SCOPES": "openid profile",
+                "OPENDMP_OIDC_REDIRECT_URI": f"{base}/connexion/pro/retour",
+            }
+        )
+        _demo_operator(s.model_copy(update={"oidc_issuer": issuer}), issuer)
+        yield (
+            f"  OpenID provider (demo):  {issuer}\n"
+            f"  professional login:      {base}/connexion/pro → choose the user dr-demo (RPPS {rpps})\n"
+            f"  operator login:          {base}/connexion/agent → choose the user operateur-demo\n"
+        )
+
+
+def _demo_operator(s: Settings, issuer: str) -> None:
+    from sqlalchemy import select
+
+    from opendmp.auth import staff
+    from opendmp.auth.staff_models import StaffAccount
+    from opendmp.kit.db import unit_of_work
+
+    with runtime_scope(s) as runtime, unit_of_work(runtime.sessions) as session:
+        # The provider's port changes at each start: the demo account follows it.
+        account = session.execute(
+            select(StaffAccount).where(StaffAccount.name == "operateur-demo")
+        ).scalar_one_or_none()
+        if account is not None:
+            account.issuer = issuer
+            return
+        staff.add_staff(
+            session, operator_actor(), staff.StaffIn("operateur-demo", "operateur-demo", issuer), runtime.clock.now()
+        )
 
 
 def _demo_examples(runtime: Any) -> dict[str, str]:
