@@ -58,15 +58,6 @@ def active_representatives(session: Session, record_id: uuid.UUID) -> list[Legal
     )
 
 
-def active_delegates(session: Session, record_id: uuid.UUID) -> frozenset[Ins]:
-    from opendmp.auth.account_models import Delegation  # the login module owns the table
-
-    rows = session.execute(
-        select(Delegation.delegate_ins_system, Delegation.delegate_ins_value).where(
-            Delegation.record_id == record_id, Delegation.revoked_at.is_(None)
-        )
-    )
-    return frozenset(Ins(InsSystem(system), value) for system, value in rows)
 
 
 def load_facts(
@@ -76,19 +67,24 @@ def load_facts(
     now: datetime,
     representatives: list[LegalRepresentative] | None = None,
 ) -> RecordFacts:
-    reps = active_representatives(session, record.id) if representatives is None else representatives
+    rows = consents.access_rows(session, record.id, now, representatives=representatives is None)
+    reps = (
+        rows.representatives
+        if representatives is None
+        else frozenset(Ins(InsSystem(r.ins_system), r.ins_value) for r in representatives)
+    )
     prefs = consents.preferences(session, record.id)
     return RecordFacts(
         record_id=record.id,
         status=record.status,
         holder=Ins(InsSystem(patient.ins_system), patient.ins_value),
-        representatives=frozenset(Ins(InsSystem(r.ins_system), r.ins_value) for r in reps),
-        delegates=active_delegates(session, record.id),
-        grants=consents.current_grants(session, record.id, now),
-        blocked=consents.blocked(session, record.id),
+        representatives=reps,
+        delegates=rows.delegates,
+        grants=rows.grants,
+        blocked=rows.blocked,
         medecin_traitant=prefs.medecin_traitant if prefs else None,
         switches=consents.switches_of(prefs),
-        emergencies=consents.running_emergencies(session, record.id, now),
+        emergencies=rows.emergencies,
         matrix=matrix_repo.current_matrix(session),
         mask_new_documents=prefs.mask_new_documents if prefs else False,
     )
