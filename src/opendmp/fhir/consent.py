@@ -47,11 +47,11 @@ SAMU, BREAK_GLASS, EMERGENCY_MASKED, MASK_NEW, MEDECIN_TRAITANT = (
 )
 
 
-def _category(kind: str) -> list[dict[str, Any]]:
+def category_of(kind: str) -> list[dict[str, Any]]:
     return [{"coding": [{"system": CONSENT_KIND_SYSTEM, "code": kind}]}, {"coding": [LOINC_CONSENT]}]
 
 
-def _professional_actor(rpps: str, display: str | None = None) -> dict[str, Any]:
+def professional_actor(rpps: str, display: str | None = None) -> dict[str, Any]:
     reference: dict[str, Any] = {"identifier": {"system": PROFESSIONAL_SYSTEM, "value": national_id_of(rpps)}}
     if display:
         reference["display"] = display
@@ -72,7 +72,7 @@ def authorisation_to_fhir(grant: Authorisation, holder: Ins, now: datetime, name
     provision: dict[str, Any] = {
         "type": "permit",
         "period": period,
-        "actor": [_professional_actor(grant.rpps, names.get(grant.rpps))],
+        "actor": [professional_actor(grant.rpps, names.get(grant.rpps))],
     }
     if grant.masked_access:
         provision["securityLabel"] = [MASKED_LABEL]
@@ -83,7 +83,7 @@ def authorisation_to_fhir(grant: Authorisation, holder: Ins, now: datetime, name
         "meta": {"lastUpdated": iso(grant.revoked_at or grant.granted_at)},
         "status": "active" if active else "inactive",
         "scope": SCOPE,
-        "category": _category("authorisation"),
+        "category": category_of("authorisation"),
         "patient": {"reference": f"Patient/{grant.record_id}"},
         "dateTime": iso(grant.granted_at),
         "performer": _performer(grant.declared_by, holder),
@@ -109,12 +109,12 @@ def block_to_fhir(block: ProfessionalBlock, holder: Ins, names: dict[str, str]) 
         "meta": {"lastUpdated": iso(block.unblocked_at or block.blocked_at)},
         "status": "active" if block.unblocked_at is None else "inactive",
         "scope": SCOPE,
-        "category": _category("block"),
+        "category": category_of("block"),
         "patient": {"reference": f"Patient/{block.record_id}"},
         "dateTime": iso(block.blocked_at),
         "performer": _performer(block.blocked_by, holder),
         "policyRule": {"coding": [{"system": ACT_CODE, "code": "OPTOUT"}]},
-        "provision": {"type": "deny", "actor": [_professional_actor(block.rpps, names.get(block.rpps))]},
+        "provision": {"type": "deny", "actor": [professional_actor(block.rpps, names.get(block.rpps))]},
     }
 
 
@@ -145,7 +145,7 @@ def preferences_to_fhir(
             _switch(
                 MEDECIN_TRAITANT,
                 True,
-                actor=[_professional_actor(prefs.medecin_traitant, names.get(prefs.medecin_traitant))],
+                actor=[professional_actor(prefs.medecin_traitant, names.get(prefs.medecin_traitant))],
             )
         )
     resource: dict[str, Any] = {
@@ -154,7 +154,7 @@ def preferences_to_fhir(
         "meta": {"lastUpdated": iso(prefs.updated_at if prefs else now)},
         "status": "active",
         "scope": SCOPE,
-        "category": _category("preferences"),
+        "category": category_of("preferences"),
         "patient": {"reference": f"Patient/{record_id}"},
         "dateTime": iso(prefs.updated_at if prefs else now),
         "performer": _performer(prefs.updated_by if prefs else None, holder),

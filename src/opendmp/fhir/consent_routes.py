@@ -125,12 +125,12 @@ def _minimal(record_id: uuid.UUID, item: fhir_consent.ConsentIn) -> dict[str, An
     assert item.rpps is not None
     return {
         "scope": fhir_consent.SCOPE,
-        "category": fhir_consent._category(item.kind),
+        "category": fhir_consent.category_of(item.kind),
         "patient": {"reference": f"Patient/{record_id}"},
         "policyRule": {"coding": [{"system": fhir_consent.ACT_CODE, "code": "OPTOUT" if item.care_team else "OPTIN"}]},
         "provision": {
             "type": "permit" if item.kind == "authorisation" else "deny",
-            "actor": [fhir_consent._professional_actor(item.rpps)],
+            "actor": [fhir_consent.professional_actor(item.rpps)],
         },
     }
 
