@@ -670,12 +670,20 @@ def record_open(
     finess: Annotated[str | None, typer.Option(help="the agent's office")] = None,
     automatic: Annotated[bool, typer.Option(help="open as the insurer's batch (opt-out)")] = False,
     consent_date: Annotated[str | None, typer.Option(help="ISO date-time; default now")] = None,
+    letter: Annotated[
+        Path | None, typer.Option(help="write the holder's credentials letter (PDF) to this file")
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="the person's email, checked with them: gets the code")] = None,
+    phone: Annotated[str | None, typer.Option(help="the person's mobile, checked with them: gets the code")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Open a record for a person, on behalf of the opener who collected the consent."""
+    from opendmp.auth import letters
+    from opendmp.auth.hashing import AuthSecrets
     from opendmp.identity.actor import Actor
     from opendmp.identity.ins import Gender, Ins, StrictTraits, validate_birthplace, validate_nir
     from opendmp.kit.db import unit_of_work
+    from opendmp.notify.models import ChannelKind
     from opendmp.record import service as records
 
     if sum(bool(x) for x in (rpps, agent, automatic)) != 1:
@@ -701,9 +709,27 @@ def record_open(
             consent_at=consent if consent.tzinfo else consent.replace(tzinfo=UTC),
             consent_method="oral",
             residence_department=department,
+            contacts=tuple(
+                (channel, address)
+                for channel, address in ((ChannelKind.EMAIL, email), (ChannelKind.SMS, phone))
+                if address
+            ),
         )
+        if letter is not None and actor.kind not in letters.LETTER_OPENERS:
+            raise fail("--letter: only an opener facing the patient (--rpps, --agent) prints a letter", 2)
+        secrets = AuthSecrets.from_master_key(runtime.keys.master_key)
         with unit_of_work(runtime.sessions) as session:
-            view = records.open_record(session, actor, request, now, policy=runtime.settings.opening_policy)
+            view = records.open_record(
+                session, actor, request, now, policy=runtime.settings.opening_policy, secrets=secrets
+            )
+            if letter is not None and view.credentials is not None:
+                # Written before the commit: a letter that cannot be written undoes the opening.
+                name = f"{view.patient.given_names} {view.patient.birth_family}"
+                url = letters.activation_url(runtime.settings.public_base_url)
+                try:
+                    letter.write_bytes(letters.render(view.credentials, name, url))
+                except OSError as error:
+                    raise fail(f"cannot write the letter: {error.strerror}", 1) from error
             _print_record(view, as_json)
 
 

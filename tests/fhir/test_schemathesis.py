@@ -40,6 +40,7 @@ OPERATIONS = [
     ("GET", "/fhir/Consent/{consent_id}"),
     ("PATCH", "/fhir/Consent/{consent_id}"),
     ("POST", "/fhir/Patient/{patient_id}/$emergency-access"),
+    ("POST", "/fhir/Patient/{patient_id}/$credentials-letter"),
     ("POST", "/oauth/token"),
     ("GET", "/"),
     ("GET", "/healthz"),

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from opendmp.access.policy import (
+    LETTER_REPRINT_WINDOW,
     RELEASE_INVISIBLE_AFTER,
     Action,
+    CredentialsLetter,
     DocumentFacts,
     Emergency,
     EmergencyMode,
@@ -519,3 +521,63 @@ def test_a_record_that_is_not_live_is_closed_to_professionals_but_not_to_its_hol
     assert not reads(MEDECIN_TRAITANT, document(record=record))
     assert reads(AUTHOR, document(record=record))  # what they wrote stays theirs
     assert reads(Actor.patient(HOLDER), document(record=record))
+
+
+# --- credentials letter --------------------------------------------------------------------------
+
+COUNTER = Actor.counter_agent("agent-1", "750000001")
+
+
+def letter(opener: Actor = COUNTER, **kw: Any) -> CredentialsLetter:
+    values: dict[str, Any] = {
+        "record": FACTS,
+        "opened_by_kind": opener.kind.value,
+        "opened_by": opener.id,
+        "opened_at": NOW - timedelta(minutes=5),
+        "activated": False,
+    }
+    values.update(kw)
+    return CredentialsLetter(**values)
+
+
+@pytest.mark.parametrize("opener", [COUNTER, OTHER_DOCTOR], ids=["counter-agent", "professional"])
+def test_the_opener_prints_the_credentials_letter_again_shortly_after_opening(opener: Actor) -> None:
+    assert decide(opener, Action.CREDENTIALS_LETTER, letter(opener), NOW).allowed
+
+
+@pytest.mark.parametrize(
+    ("actor", "reason"),
+    [
+        (Actor.counter_agent("agent-2"), "not-the-opener"),
+        (AUTHORISED_DOCTOR, "not-the-opener"),
+        (Actor.patient(HOLDER), "letters-are-printed-by-the-opener"),
+        (Actor.operator("ops"), "letters-are-printed-by-the-opener"),
+    ],
+)
+def test_only_the_opener_prints_the_credentials_letter(actor: Actor, reason: str) -> None:
+    decision = decide(actor, Action.CREDENTIALS_LETTER, letter(), NOW)
+    assert not decision.allowed and decision.reason == reason
+
+
+def test_the_credentials_letter_is_not_reprinted_after_its_window() -> None:
+    late = NOW + LETTER_REPRINT_WINDOW - timedelta(minutes=5)
+    decision = decide(COUNTER, Action.CREDENTIALS_LETTER, letter(), late)
+    assert not decision.allowed and decision.reason == "reprint-window-over"
+
+
+def test_no_credentials_letter_once_the_holder_activated() -> None:
+    decision = decide(COUNTER, Action.CREDENTIALS_LETTER, letter(activated=True), NOW)
+    assert not decision.allowed and decision.reason == "account-already-activated"
+
+
+def test_no_credentials_letter_for_a_closed_record() -> None:
+    closed = dataclasses.replace(FACTS, status="closed")
+    decision = decide(COUNTER, Action.CREDENTIALS_LETTER, letter(record=closed), NOW)
+    assert not decision.allowed and decision.reason == "record-not-live"
+
+
+def test_software_prints_the_letter_only_with_the_creation_scope() -> None:
+    creation = Actor.software("client-1", "750000001", OTHER_DOCTOR.id, "10", frozenset({"dmp:creation"}))
+    consultation = dataclasses.replace(creation, scopes=frozenset({"dmp:consultation"}))
+    assert decide(creation, Action.CREDENTIALS_LETTER, letter(creation), NOW).allowed
+    assert decide(consultation, Action.CREDENTIALS_LETTER, letter(consultation), NOW).reason == "outside-token-scopes"

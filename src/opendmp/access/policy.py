@@ -20,7 +20,9 @@ The rules, in the order `decide` applies them (each has its named test in tests/
 - authorised professionals (and software acting for one) add documents; the insurer adds only
   the reimbursement history; patients add their own documents;
 - the insurer feed and counter agents open records but never read content; operators administer
-  but read no documents.
+  but read no documents;
+- the counter agent or professional (or software) who opened a record may print its holder's
+  credentials letter again within LETTER_REPRINT_WINDOW, until the holder activates.
 The same rules are `readable_by` in SQL, for lists; a property test proves they agree.
 """
 
@@ -73,6 +75,7 @@ class Action(StrEnum):
     EMERGENCY_ACCESS = "emergency:access"  # bris de glace, SAMU regulation
     EMERGENCY_REVIEW = "emergency:review"
     MATRIX_ADMIN = "matrix:admin"
+    CREDENTIALS_LETTER = "credentials:letter"  # print (again) the holder's activation letter
 
 
 # The OAuth2 scopes of software clients, one per DMP-compatible profile, and the actions each
@@ -84,7 +87,7 @@ SCOPE_FEEDING = "dmp:alimentation"
 SCOPE_CONSULTATION = "dmp:consultation"
 _ANY_PROFILE = frozenset({Action.RECORD_LOOKUP, Action.CONSENT_DECLARE})
 SCOPE_ACTIONS: Mapping[str, frozenset[Action]] = {
-    SCOPE_CREATION: _ANY_PROFILE | {Action.RECORD_OPEN, Action.DOCUMENT_CREATE},
+    SCOPE_CREATION: _ANY_PROFILE | {Action.RECORD_OPEN, Action.DOCUMENT_CREATE, Action.CREDENTIALS_LETTER},
     SCOPE_FEEDING: _ANY_PROFILE
     | {Action.DOCUMENT_CREATE, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE, Action.DOCUMENT_MASK},
     SCOPE_CONSULTATION: _ANY_PROFILE | {Action.RECORD_READ, Action.DOCUMENT_READ, Action.EMERGENCY_ACCESS},
@@ -209,8 +212,27 @@ class NewEmergency:
     mode: EmergencyMode
 
 
-Target = RecordFacts | NewRecord | NewDocument | DocumentFacts | NewAuthorisation | NewEmergency | None
-_ON_A_RECORD = (NewDocument, DocumentFacts, NewAuthorisation, NewEmergency)
+# How long after an opening its opener may print the credentials letter again (a lost or spoiled
+# print, the patient still at the counter); later, a counter agent's recovery gives a new one.
+LETTER_REPRINT_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsLetter:
+    """A new activation code printed on a letter: who opened the record, when, and whether its
+    holder has activated their account already (then the code would be a takeover)."""
+
+    record: RecordFacts
+    opened_by_kind: str
+    opened_by: str
+    opened_at: datetime
+    activated: bool
+
+
+Target = (
+    RecordFacts | NewRecord | NewDocument | DocumentFacts | NewAuthorisation | NewEmergency | CredentialsLetter | None
+)
+_ON_A_RECORD = (NewDocument, DocumentFacts, NewAuthorisation, NewEmergency, CredentialsLetter)
 
 # Types a patient may file in their own record (expression libre and deposited documents).
 PATIENT_TYPE_PREFIXES = ("EXPPAT_", "DOCPAT")
@@ -265,6 +287,8 @@ _OPENERS = frozenset(
 )
 _LOOKERS = frozenset({ActorKind.PROFESSIONAL, ActorKind.SOFTWARE, ActorKind.COUNTER_AGENT})
 _PROFESSIONALS = frozenset({ActorKind.PROFESSIONAL, ActorKind.SOFTWARE})
+# Who opens with the patient in front of them, and so hands over the credentials letter.
+_LETTER_PRINTERS = frozenset({ActorKind.COUNTER_AGENT, ActorKind.PROFESSIONAL, ActorKind.SOFTWARE})
 # Record statuses (record.models.RecordStatus) in which professionals may use an access.
 _LIVE_STATUSES = frozenset({"active", "pending-objection"})
 _AUTHOR_ACTIONS = frozenset(
@@ -309,6 +333,8 @@ def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decis
         return _decide_declaration(actor, target)
     if isinstance(target, NewEmergency):
         return _decide_emergency(actor, target)
+    if isinstance(target, CredentialsLetter):
+        return _decide_letter(actor, target, now)
 
     kind = actor.kind
     if action is _RECORD_OPEN:
@@ -512,6 +538,20 @@ def _decide_emergency(actor: Actor, target: NewEmergency) -> Decision:
     if not target.record.switches.allows(target.mode):
         return Decision(False, "turned-off-by-the-holder")
     return Decision(True, target.mode.value, via="emergency")
+
+
+def _decide_letter(actor: Actor, target: CredentialsLetter, now: datetime) -> Decision:
+    if actor.kind not in _LETTER_PRINTERS:
+        return _answer(False, "letters-are-printed-by-the-opener")
+    if actor.kind.value != target.opened_by_kind or actor.id != target.opened_by:
+        return _answer(False, "not-the-opener")
+    if now >= target.opened_at + LETTER_REPRINT_WINDOW:
+        return _answer(False, "reprint-window-over")
+    if target.record.status not in _LIVE_STATUSES:
+        return _answer(False, "record-not-live")
+    if target.activated:
+        return _answer(False, "account-already-activated")
+    return _answer(True, "opener-prints-the-letter", "opener")
 
 
 def readable_by(actor: Actor, record: RecordFacts, now: datetime) -> ColumnElement[bool]:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from opendmp.access.policy import (
     Action,
+    CredentialsLetter,
     Decision,
     DocumentFacts,
     NewAuthorisation,
@@ -28,7 +29,7 @@ def require(session: Session, actor: Actor, action: Action, target: Target, now:
     decision = decide(actor, action, target, now)
     if decision.allowed:
         return decision
-    on_record = isinstance(target, NewDocument | DocumentFacts | NewAuthorisation | NewEmergency)
+    on_record = isinstance(target, NewDocument | DocumentFacts | NewAuthorisation | NewEmergency | CredentialsLetter)
     record = target.record if on_record else target  # type: ignore[union-attr]
     record_id = record.record_id if isinstance(record, RecordFacts) else None
     journal.append(
@@ -48,7 +49,7 @@ def require(session: Session, actor: Actor, action: Action, target: Target, now:
         record_id=record_id,
         at=now,
     )
-    hides_record = isinstance(target, RecordFacts | NewAuthorisation | NewEmergency)
+    hides_record = isinstance(target, RecordFacts | NewAuthorisation | NewEmergency | CredentialsLetter)
     if (
         hides_record
         and isinstance(record, RecordFacts)

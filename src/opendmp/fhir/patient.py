@@ -16,6 +16,7 @@ from opendmp.identity.ins import (
 )
 from opendmp.journal.service import iso
 from opendmp.kit.errors import InvalidInput
+from opendmp.notify.models import ChannelKind
 from opendmp.record.models import Channel
 from opendmp.record.service import OpeningRequest, PatientRecord, RepresentativeIn
 
@@ -214,7 +215,24 @@ def _parameters(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["name"]: p for p in params}
 
 
-_OPEN_PARAMETERS = {"patient", "channel", "consentDate", "consentMethod", "residenceDepartment", "representative"}
+_OPEN_PARAMETERS = {
+    "patient",
+    "channel",
+    "consentDate",
+    "consentMethod",
+    "residenceDepartment",
+    "representative",
+    "contact",
+}
+# ContactPoint.system → the channel that reaches it (a phone receives SMS: mobiles only).
+_CONTACT_SYSTEMS = {"email": ChannelKind.EMAIL, "sms": ChannelKind.SMS, "phone": ChannelKind.SMS}
+
+
+def _contact(param: dict[str, Any]) -> tuple[ChannelKind, str]:
+    point = param.get("valueContactPoint")
+    if not isinstance(point, dict) or point.get("system") not in _CONTACT_SYSTEMS:
+        raise InvalidInput("a contact is a valueContactPoint with system email, sms or phone", field="contact")
+    return _CONTACT_SYSTEMS[point["system"]], _str(point.get("value"), "contact.value")
 
 
 def parse_open(body: dict[str, Any]) -> OpeningRequest:
@@ -257,6 +275,7 @@ def parse_open(body: dict[str, Any]) -> OpeningRequest:
                 " ".join(given) if isinstance(given, list) else _str(given, "given"),
             )
         )
+    contacts = tuple(_contact(param) for param in params if param["name"] == "contact")
     return OpeningRequest(
         ins=_ins(patient),
         traits=parse_traits(patient),
@@ -265,6 +284,7 @@ def parse_open(body: dict[str, Any]) -> OpeningRequest:
         consent_method=method if isinstance(method, str) else None,
         residence_department=department if isinstance(department, str) else None,
         representatives=tuple(representatives),
+        contacts=contacts,
     )
 
 

@@ -11,7 +11,9 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, PathParameter, RawBody
 
 from opendmp import __version__
+from opendmp.auth import letters
 from opendmp.auth.bearer import authenticate_bearer
+from opendmp.auth.hashing import AuthSecrets
 from opendmp.auth.tokens import Unauthenticated
 from opendmp.fhir import patient as fhir_patient
 from opendmp.fhir.json import FHIR_JSON, MAX_BODY, decode_resource, encode
@@ -118,7 +120,16 @@ def capability_statement(request: Request[Any, Any, Any]) -> Response[bytes]:
     runtime = runtime_of(request)
     operations = [
         {"name": name, "definition": f"{base_url(request)}/fhir/OperationDefinition/Patient-{name}"}
-        for name in ("open", "close", "reopen", "object", "request-deletion", "suspend", "emergency-access")
+        for name in (
+            "open",
+            "close",
+            "reopen",
+            "object",
+            "request-deletion",
+            "suspend",
+            "emergency-access",
+            "credentials-letter",
+        )
     ]
     return fhir_response(
         {
@@ -228,9 +239,32 @@ def open_patient_record(request: Request[Any, Any, Any], body: RawBody) -> Respo
     opening = fhir_patient.parse_open(
         decode_resource(_limited(body), request.headers.get("content-type"), "Parameters")
     )
+    secrets = AuthSecrets.from_master_key(runtime.keys.master_key)
     with unit_of_work(runtime.sessions) as session:
-        view = records.open_record(session, actor, opening, runtime.clock.now(), policy=runtime.settings.opening_policy)
+        view = records.open_record(
+            session, actor, opening, runtime.clock.now(), policy=runtime.settings.opening_policy, secrets=secrets
+        )
         return patient_response(request, view, 201)
+
+
+@post("/fhir/Patient/{patient_id:str}/$credentials-letter", status_code=200, operation_class=LifecycleOperation)
+@threaded
+def credentials_letter(request: Request[Any, Any, Any], patient_id: FromPath[str]) -> Response[bytes]:
+    """The holder's credentials letter (PDF), for the opener only, shortly after opening; each call
+    draws a new activation code that replaces the previous one (docs/api/contract.md)."""
+    runtime = runtime_of(request)
+    actor = authenticate(request)
+    record_id = id_from_path(patient_id)
+    secrets = AuthSecrets.from_master_key(runtime.keys.master_key)
+    with unit_of_work(runtime.sessions) as session:
+        credentials, holder = letters.reprint(session, actor, record_id, runtime.clock.now(), secrets)
+    pdf = letters.render(credentials, holder, letters.activation_url(runtime.settings.public_base_url))
+    return Response(
+        content=pdf,
+        status_code=200,
+        media_type="application/pdf",
+        headers={"Cache-Control": "no-store", "Content-Disposition": 'attachment; filename="courrier-dmp.pdf"'},
+    )
 
 
 def _limited(body: bytes) -> bytes:
@@ -390,6 +424,7 @@ def search_compartment(request: Request[Any, Any, Any], resource_type: FromPath[
 ROUTES = [
     capability_statement,
     open_patient_record,
+    credentials_letter,
     read_patient,
     search_patients,
     search_patients_by_post,

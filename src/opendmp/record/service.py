@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session
 
 from opendmp.access import service as access
 from opendmp.access.policy import Action, NewRecord
+from opendmp.auth import letters, patients
+from opendmp.auth.hashing import AuthSecrets
+from opendmp.auth.patients import Credentials
 from opendmp.config import OpeningPolicy
 from opendmp.consent.models import Authorisation, AuthorisationKind
 from opendmp.consent.windows import window_days_for, window_end
@@ -28,7 +31,8 @@ from opendmp.journal import service as journal
 from opendmp.journal.models import GENESIS_HASH, JournalEntry, JournalHead
 from opendmp.kit.errors import InvalidInput
 from opendmp.kit.ids import new_id
-from opendmp.notify.models import ContactPoint, NotificationPreference, OutboxMessage
+from opendmp.notify.models import HOLDER, ChannelKind, ContactPoint, NotificationPreference, OutboxMessage
+from opendmp.notify.service import normalise_email, normalise_phone
 from opendmp.record import repository as repo
 from opendmp.record.errors import (
     AmbiguousTraits,
@@ -80,6 +84,9 @@ class OpeningRequest:
     consent_method: str | None = None
     residence_department: str | None = None
     representatives: tuple[RepresentativeIn, ...] = ()
+    # (channel, address): an email or mobile number the opener checked with the person in front
+    # of them; it becomes a verified contact point and receives the credentials.
+    contacts: tuple[tuple[ChannelKind, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -89,6 +96,8 @@ class PatientRecord:
     record: Record
     patient: Patient
     representatives: list[LegalRepresentative] = field(default_factory=list)
+    # The holder's login and activation code, issued at opening for the opener's letter (once).
+    credentials: Credentials | None = None
 
 
 def derive_channel(actor: Actor) -> Channel:
@@ -385,10 +394,18 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
 
 
 def open_record(
-    session: Session, actor: Actor, request: OpeningRequest, now: datetime, *, policy: OpeningPolicy
+    session: Session,
+    actor: Actor,
+    request: OpeningRequest,
+    now: datetime,
+    *,
+    policy: OpeningPolicy,
+    secrets: AuthSecrets | None = None,
 ) -> PatientRecord:
     """Open a DMP for a person: one per INS, the channel derived from the opener, consent kept
-    (or the objection window started under opt-out), the opener in the care team, the ledger fed."""
+    (or the objection window started under opt-out), the opener in the care team, the ledger fed.
+    With the edge's `secrets`, an opener facing the patient also gets the holder's identifier and
+    activation code for the credentials letter (sent too, when the record has a verified contact)."""
     access.require(session, actor, Action.RECORD_OPEN, NewRecord(request.ins), now)
     existing = repo.record_id_by_ins(session, request.ins)
     if existing is not None:
@@ -401,7 +418,40 @@ def open_record(
             write_plans(session, [plan])
     except IntegrityError as error:  # a concurrent opening of the same INS won the race
         raise RecordAlreadyExists("this person already has a record", field="patient.identifier") from error
-    return _load(session, plan.record["id"])
+    view = _load(session, plan.record["id"])
+    if request.contacts:
+        _add_checked_contacts(session, actor, view.record.id, request.contacts, now)
+    if secrets is not None and actor.kind in letters.LETTER_OPENERS:
+        view.credentials = patients.issue_credentials(session, actor, view.record.id, now, secrets, send=True)
+    return view
+
+
+def _add_checked_contacts(
+    session: Session,
+    actor: Actor,
+    record_id: uuid.UUID,
+    contacts: tuple[tuple[ChannelKind, str], ...],
+    now: datetime,
+) -> None:
+    if actor.kind not in letters.LETTER_OPENERS:
+        raise InvalidInput("only an opener facing the person checks their email or phone", field="contact")
+    for channel, address in dict(contacts).items():  # one per channel: the last given wins
+        value = normalise_email(address) if channel is ChannelKind.EMAIL else normalise_phone(address)
+        session.add(
+            ContactPoint(
+                record_id=record_id,
+                person=HOLDER,
+                channel=channel.value,
+                address=value,
+                verified_at=now,
+                updated_at=now,
+            )
+        )
+        event = journal.Event(
+            Action.IDENTITY_UPDATE.value, "record", str(record_id), reason=f"contact:{channel.value}:checked-at-opening"
+        )
+        journal.append(session, actor, event, record_id=record_id, at=now)
+    session.flush()
 
 
 def _clear_purged_lookup(session: Session, actor: Actor, ins: Ins, record_id: uuid.UUID) -> None:
