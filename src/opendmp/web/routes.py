@@ -9,6 +9,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import MediaType, Request, Response, get
 
 from opendmp import __version__
+from opendmp.web.account_pages import ROUTES as ACCOUNT_ROUTES
 from opendmp.web.patient_pages import ROUTES as PATIENT_ROUTES
 from opendmp.web.pro_pages import ROUTES as PRO_ROUTES
 
@@ -60,4 +61,4 @@ def home(request: Request[Any, Any, Any]) -> Response[str]:
     )
 
 
-ROUTES = [home, *PATIENT_ROUTES, *PRO_ROUTES]
+ROUTES = [home, *PATIENT_ROUTES, *ACCOUNT_ROUTES, *PRO_ROUTES]
