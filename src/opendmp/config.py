@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     oidc_client_secret: SecretStr | None = None
     oidc_scopes: str = "openid scope_all"  # Pro Santé Connect's scope
     oidc_national_id_claim: str = "preferred_username"
+    # The SAMU / Centre 15 regulating doctor's role: an ID token whose `oidc_samu_claim` (a list,
+    # or a space-separated string) holds `oidc_samu_value` marks the session's professional as a
+    # regulator (SAMU emergency access). An empty claim name turns it off.
+    oidc_samu_claim: str = "roles"
+    oidc_samu_value: str = "SAMU_REGULATEUR"
     oidc_staff_issuer: str | None = None
     oidc_staff_client_id: str | None = None
     oidc_staff_client_secret: SecretStr | None = None

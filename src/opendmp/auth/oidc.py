@@ -357,9 +357,21 @@ def take_pending(session: Session, state: str | None, browser: str, now: datetim
     return row
 
 
-def professional_actor(session: Session, claims: dict[str, Any], claim_name: str) -> Actor:
+def has_role(claims: dict[str, Any], role: tuple[str, str] | None) -> bool:
+    """Whether the ID token's claim `role[0]` (a list, or a space-separated string) holds `role[1]`."""
+    if role is None or not role[0]:
+        return False
+    held = claims.get(role[0])
+    values = held.split() if isinstance(held, str) else held if isinstance(held, list) else []
+    return role[1] in values
+
+
+def professional_actor(
+    session: Session, claims: dict[str, Any], claim_name: str, samu_role: tuple[str, str] | None = None
+) -> Actor:
     """The professional the ID token names (`8` + RPPS in `claim_name`), as the directory knows
-    them: profession, display name, and the organisation of their first activity (by FINESS)."""
+    them: profession, display name, and the organisation of their first activity (by FINESS);
+    a SAMU regulator when the token carries `samu_role` (claim name, value)."""
     national_id = claims.get(claim_name)
     try:
         rpps = rpps_from_national_id(national_id if isinstance(national_id, str) else "")
@@ -378,7 +390,11 @@ def professional_actor(session: Session, claims: dict[str, Any], claim_name: str
         .limit(1)
     ).scalar_one_or_none()
     return Actor.professional(
-        rpps, professional.profession, finess, display_name=f"{professional.given} {professional.family}"
+        rpps,
+        professional.profession,
+        finess,
+        display_name=f"{professional.given} {professional.family}",
+        samu_regulator=has_role(claims, samu_role),
     )
 
 
@@ -395,9 +411,16 @@ def staff_actor(session: Session, issuer: str, subject: str) -> tuple[Actor, uui
     return Actor.counter_agent(account.name, account.organisation), account.id
 
 
-def identify(session: Session, intent: str, rp: RelyingParty, claims: dict[str, Any], claim_name: str) -> LoggedIn:
+def identify(
+    session: Session,
+    intent: str,
+    rp: RelyingParty,
+    claims: dict[str, Any],
+    claim_name: str,
+    samu_role: tuple[str, str] | None = None,
+) -> LoggedIn:
     if intent == PROFESSIONAL:
-        return LoggedIn(professional_actor(session, claims, claim_name), None)
+        return LoggedIn(professional_actor(session, claims, claim_name, samu_role), None)
     actor, account_id = staff_actor(session, rp.config.issuer, str(claims["sub"]))
     return LoggedIn(actor, account_id)
 

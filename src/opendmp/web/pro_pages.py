@@ -72,6 +72,7 @@ class OidcEdge:
         parties: dict[int, oidc.RelyingParty] = {}
         self.parties = {intent: parties.setdefault(id(c), oidc.RelyingParty(c)) for intent, c in configs.items()}
         self.claim = runtime.settings.oidc_national_id_claim
+        self.samu_role = (runtime.settings.oidc_samu_claim, runtime.settings.oidc_samu_value)
         self.after_logout = runtime.settings.public_base_url.rstrip("/") + START[oidc.PROFESSIONAL]
 
 
@@ -245,7 +246,7 @@ def login_callback(request: Request[Any, Any, Any]) -> Response[str]:
 
         def work(db: Session) -> oidc.LoggedIn:
             now = runtime.clock.now()
-            who = oidc.identify(db, pending.provider, rp, claims, parties.claim)
+            who = oidc.identify(db, pending.provider, rp, claims, parties.claim, parties.samu_role)
             token = login_sessions.start(
                 db,
                 who.actor,
