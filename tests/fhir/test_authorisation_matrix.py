@@ -83,7 +83,7 @@ def world(client: TestClient[Any], runtime: Runtime, clock: FrozenClock) -> dict
     f.authorise(runtime, record_id, AUTHOR)
     for name in ("authorised", "blocked", "revoked"):
         f.authorise(runtime, record_id, PEOPLE[name])
-    f.authorise(runtime, record_id, PEOPLE["expired"], window_days=1)
+    f.add_professional(runtime, PEOPLE["expired"].id, "10")
     f.authorise(runtime, other_record, PEOPLE["other-record"])
     spare = Actor.professional("10000000017", "10")
     f.authorise(runtime, record_id, spare)  # its consent is the one revoked by the matrix
@@ -92,6 +92,7 @@ def world(client: TestClient[Any], runtime: Runtime, clock: FrozenClock) -> dict
         now = runtime.clock.now()
         consents.block(session, Actor.patient(holder), record_id, PEOPLE["blocked"].id, now)
         consents.revoke(session, Actor.patient(holder), record_id, PEOPLE["revoked"].id, now)
+        consents.authorise(session, Actor.patient(holder), record_id, PEOPLE["expired"].id, now, window_days=1)
         spare_consent = consent_repo.active_authorisations(session, record_id, spare.id)[0].id
     resource = document_reference(record_id, SECRET, title=SECRET_TITLE)
     resource["content"][0]["attachment"]["title"] = SECRET_TITLE

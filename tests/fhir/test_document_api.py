@@ -312,9 +312,10 @@ def test_the_author_archives_a_document_and_other_elements_cannot_be_patched(
     )
     assert archived.status_code == 200 and archived.json()["extension"][0]["valueBoolean"] is True
     outcome(patch_labels(client, runtime, doc_id, DOCTOR, [{"op": "replace", "path": "/status", "value": "x"}]), 400)
+    unarchive = {"op": "replace", "path": "/extension/0/valueBoolean", "value": False}
     stale = client.patch(
         f"/fhir/DocumentReference/{doc_id}",
-        content=json.dumps([MASK]),
+        content=json.dumps([unarchive]),
         headers={"Content-Type": "application/json-patch+json", "If-Match": 'W/"1"', **bearer(runtime, DOCTOR)},
     )
     outcome(stale, 412)

@@ -430,3 +430,49 @@ def test_each_read_is_journaled_with_its_purpose(runtime: Runtime, record: tuple
     with runtime.sessions() as session:
         purposes = {e.actor_id: e.purpose for e in entries_of(session, record_id) if e.action == "document:read"}
     assert purposes == {ins.value: "patient-access", AUTHOR.id: "care", EMERGENCY_DOCTOR.id: "emergency"}
+
+
+def test_only_the_holder_chooses_an_access_window_and_a_professional_never_outlasts_the_holders_default(
+    runtime: Runtime, clock: FrozenClock, record: tuple[Ins, uuid.UUID]
+) -> None:
+    ins, record_id = record
+    with pytest.raises(DomainError, match="access window"):
+        run(runtime, consents.authorise, PHARMACIST, record_id, PHARMACIST.id, patient_present=True, window_days=365)
+    assert ("consent:authorise", "failure", PHARMACIST.id) in journal_actions(runtime, record_id)
+    run(runtime, consents.set_preferences, Actor.patient(ins), record_id, default_window_days=1)
+    document_id = publish(runtime, record_id)
+    run(runtime, consents.authorise, DOCTOR, record_id, DOCTOR.id, care_team=True, patient_present=True)
+    clock.advance(timedelta(days=1, seconds=1))
+    assert not can_read(runtime, DOCTOR, document_id)  # the holder's 1 day, not the platform's 365
+
+
+def test_a_refusal_in_the_middle_of_a_bundle_keeps_nothing_of_it_but_the_trace(
+    runtime: Runtime, record: tuple[Ins, uuid.UUID]
+) -> None:
+    _, record_id = record
+    theirs = publish(runtime, record_id, AUTHOR)  # a document DOCTOR may not replace
+    f.authorise(runtime, record_id, DOCTOR)
+    first = parse_document_reference(document_reference(record_id, PDF + b"first"))
+    second = parse_document_reference(
+        document_reference(
+            record_id,
+            PDF + b"second",
+            relatesTo=[{"code": "replaces", "target": {"reference": f"DocumentReference/{theirs}"}}],
+        )
+    )
+    with pytest.raises(AccessDenied), unit_of_work(runtime.sessions) as session:
+        documents.submit_set(
+            session,
+            DOCTOR,
+            documents.SubmissionSetIn("urn:oid:1.2.3.4.5"),
+            [(first, PDF + b"first"), (second, PDF + b"second")],
+            runtime.clock.now(),
+            runtime.vault,
+            max_size=1_000_000,
+        )
+    with unit_of_work(runtime.sessions) as session:
+        listed, total = documents.search_documents(
+            session, Actor.patient(record[0]), record_id, documents.DocumentQuery(), runtime.clock.now()
+        )
+    assert [d.document.id for d in listed] == [theirs] and total == 1  # the bundle's first document is gone
+    assert ("document:update", "denied", DOCTOR.id) in journal_actions(runtime, record_id)

@@ -185,9 +185,25 @@ def test_authors_always_read_what_they_wrote_even_without_authorisation_or_matri
     assert reads(PHARMACIST, written)
 
 
-def test_the_submitting_software_reads_what_it_filed() -> None:
-    software = Actor.software("lps-chu", "750000001", "10000000099", "10")
+def test_software_reads_what_the_professional_it_acts_for_authored() -> None:
+    software = Actor.software("lps-chu", "750000001", AUTHOR.id, "10")
     assert reads(software, document(submitted_by="lps-chu"))
+
+
+def test_a_software_clients_own_id_makes_no_other_professional_an_author() -> None:
+    # The client filed for AUTHOR; a colleague of the same organisation, without authorisation,
+    # asks a token for themselves on the same client: they are no author of it.
+    colleague = Actor.software("lps-chu", "750000001", "10000000099", "10")
+    filed = document(submitted_by="lps-chu")
+    for action in (Action.DOCUMENT_READ, Action.DOCUMENT_MASK, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE):
+        assert not decide(colleague, action, filed, NOW).allowed
+
+
+def test_an_author_may_not_unmask_what_the_holder_masked() -> None:
+    masked = document(masked_from_professionals=True)
+    assert reads(AUTHOR, masked)
+    assert not decide(AUTHOR, Action.DOCUMENT_MASK, masked, NOW).allowed
+    assert decide(Actor.patient(HOLDER), Action.DOCUMENT_MASK, masked, NOW).allowed
 
 
 # --- blocks -------------------------------------------------------------------------------------
@@ -581,3 +597,13 @@ def test_software_prints_the_letter_only_with_the_creation_scope() -> None:
     consultation = dataclasses.replace(creation, scopes=frozenset({"dmp:consultation"}))
     assert decide(creation, Action.CREDENTIALS_LETTER, letter(creation), NOW).allowed
     assert decide(consultation, Action.CREDENTIALS_LETTER, letter(consultation), NOW).reason == "outside-token-scopes"
+
+
+def test_a_caregiver_with_a_delegation_reads_but_grants_no_access() -> None:
+    caregiver = Ins(InsSystem.TEST_NIR, "160057505612345")
+    record = dataclasses.replace(FACTS, delegates=frozenset({caregiver}))
+    decision = decide(
+        Actor.patient(caregiver), Action.CONSENT_DECLARE, NewAuthorisation(record, OTHER_DOCTOR.id, False, True), NOW
+    )
+    assert not decision.allowed and decision.reason == "delegates-give-no-consent"
+    assert reads(Actor.patient(caregiver), document(record=record))

@@ -291,9 +291,8 @@ _PROFESSIONALS = frozenset({ActorKind.PROFESSIONAL, ActorKind.SOFTWARE})
 _LETTER_PRINTERS = frozenset({ActorKind.COUNTER_AGENT, ActorKind.PROFESSIONAL, ActorKind.SOFTWARE})
 # Record statuses (record.models.RecordStatus) in which professionals may use an access.
 _LIVE_STATUSES = frozenset({"active", "pending-objection"})
-_AUTHOR_ACTIONS = frozenset(
-    {Action.DOCUMENT_READ, Action.DOCUMENT_MASK, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE}
-)
+# Masking (MASQUE_PS) is the holder's: an author may file a document masked, never unmask it.
+_AUTHOR_ACTIONS = frozenset({Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE})
 _READ_OR_MASK = frozenset({Action.DOCUMENT_READ, Action.DOCUMENT_MASK})
 _UPDATE_OR_DELETE = frozenset({Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE})
 _CONSENT_ACTIONS = frozenset({Action.CONSENT_MANAGE, Action.CONSENT_READ})
@@ -307,6 +306,7 @@ _CONSENT_ACTIONS = frozenset({Action.CONSENT_MANAGE, Action.CONSENT_READ})
 #   immutable and its fields come from the finite set of reasons written below;
 # - `Actor.rpps` is a property (~0.3 µs): `decide` reads it once and hands it down.
 _PATIENT, _SYSTEM, _OPERATOR = ActorKind.PATIENT, ActorKind.SYSTEM, ActorKind.OPERATOR
+_SOFTWARE = ActorKind.SOFTWARE
 _INSURER_FEED = ActorKind.INSURER_FEED
 _RECORD_OPEN, _RECORD_LOOKUP, _RECORD_READ = Action.RECORD_OPEN, Action.RECORD_LOOKUP, Action.RECORD_READ
 _DOCUMENT_READ, _DOCUMENT_UPDATE = Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE
@@ -464,6 +464,10 @@ def _decide_submission(actor: Actor, rpps: str | None, target: NewDocument, now:
 
 
 def _is_author(actor: Actor, rpps: str | None, target: DocumentFacts) -> bool:
+    if actor.kind is _SOFTWARE:
+        # A client files for every professional of its organisation: the client id makes no one
+        # an author, only the professional it acts for named among the authors does.
+        return rpps is not None and rpps in target.authors
     return actor.id == target.submitted_by or (rpps is not None and rpps in target.authors)
 
 
@@ -515,8 +519,10 @@ def _decide_declaration(actor: Actor, target: NewAuthorisation) -> Decision:
     if target.rpps in target.record.blocked:
         return Decision(False, "professional-blocked-by-the-holder")
     relation = _relation(actor, target.record)
-    if relation is not None:
+    if relation in ("holder", "representative"):
         return Decision(True, f"granted-by-{relation}", via=relation)
+    if relation is not None:
+        return Decision(False, "delegates-give-no-consent")  # a caregiver reads, never grants
     if actor.kind not in _PROFESSIONALS or actor.rpps is None:
         return Decision(False, "no-rule")
     if not target.patient_present:
@@ -573,7 +579,8 @@ def readable_by(actor: Actor, record: RecordFacts, now: datetime) -> ColumnEleme
         return visible
     if actor.kind not in _PROFESSIONALS:
         return false()
-    authored: ColumnElement[bool] = Document.submitted_by == actor.id
+    # The same authorship as _is_author: a software client's own id makes no one an author.
+    authored: ColumnElement[bool] = false() if actor.kind is _SOFTWARE else Document.submitted_by == actor.id
     if rpps is not None:
         # An uncorrelated IN over the record's author rows (author rows carry their document's
         # record, merges included): one index probe per list instead of one EXISTS per row

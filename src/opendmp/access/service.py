@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -20,7 +22,7 @@ from opendmp.access.policy import (
 )
 from opendmp.identity.actor import Actor
 from opendmp.journal import service as journal
-from opendmp.kit.errors import AccessDenied, HiddenFromActor
+from opendmp.kit.errors import AccessDenied, DomainError, HiddenFromActor
 
 
 def require(session: Session, actor: Actor, action: Action, target: Target, now: datetime) -> Decision:
@@ -32,30 +34,46 @@ def require(session: Session, actor: Actor, action: Action, target: Target, now:
     on_record = isinstance(target, NewDocument | DocumentFacts | NewAuthorisation | NewEmergency | CredentialsLetter)
     record = target.record if on_record else target  # type: ignore[union-attr]
     record_id = record.record_id if isinstance(record, RecordFacts) else None
-    journal.append(
-        session,
-        actor,
-        journal.Event(
-            action=action.value,
-            target_type="document" if isinstance(target, DocumentFacts) else "record" if record_id else "platform",
-            target_id=str(target.document_id)
-            if isinstance(target, DocumentFacts)
-            else str(record_id)
-            if record_id
-            else None,
-            outcome=journal.Outcome.DENIED,
-            reason=decision.reason,
-        ),
-        record_id=record_id,
-        at=now,
+    event = journal.Event(
+        action=action.value,
+        target_type="document" if isinstance(target, DocumentFacts) else "record" if record_id else "platform",
+        target_id=str(target.document_id)
+        if isinstance(target, DocumentFacts)
+        else str(record_id)
+        if record_id
+        else None,
+        outcome=journal.Outcome.DENIED,
+        reason=decision.reason,
     )
+    journal.append(session, actor, event, record_id=record_id, at=now)
+    error: DomainError
     hides_record = isinstance(target, RecordFacts | NewAuthorisation | NewEmergency | CredentialsLetter)
     if (
         hides_record
         and isinstance(record, RecordFacts)
         and not decide(actor, Action.RECORD_LOOKUP, record, now).allowed
     ):
-        raise HiddenFromActor("no such record")
-    if isinstance(target, DocumentFacts) and not decide(actor, Action.DOCUMENT_READ, target, now).allowed:
-        raise HiddenFromActor("no such document")  # a refused read answers exactly like a missing one
-    raise AccessDenied(f"not permitted: {action.value} ({decision.reason})")
+        error = HiddenFromActor("no such record")
+    elif isinstance(target, DocumentFacts) and not decide(actor, Action.DOCUMENT_READ, target, now).allowed:
+        error = HiddenFromActor("no such document")  # a refused read answers exactly like a missing one
+    else:
+        error = AccessDenied(f"not permitted: {action.value} ({decision.reason})")
+    # If the transaction wrote anything before this refusal, that goes; the refusal's trace stays.
+    error.replay.append(_retrace(actor, event, record_id, now))
+    raise error
+
+
+def _retrace(
+    actor: Actor, event: journal.Event, record_id: uuid.UUID | None, at: datetime
+) -> Callable[[Session], None]:
+    def write(session: Session) -> None:
+        journal.append(session, actor, event, record_id=record_id, at=at)
+
+    return write
+
+
+def hidden(error: DomainError, message: str, field: str | None = None) -> HiddenFromActor:
+    """A refusal answered as "does not exist" (the holder's consents, journal…), keeping its trace."""
+    answer = HiddenFromActor(message, field=field)
+    answer.replay.extend(error.replay)
+    return answer

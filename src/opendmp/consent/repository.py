@@ -22,8 +22,6 @@ def active_authorisations(session: Session, record_id: uuid.UUID, rpps: str | No
     return list(session.execute(stmt.order_by(Authorisation.granted_at)).scalars())
 
 
-
-
 def active_block(session: Session, record_id: uuid.UUID, rpps: str) -> ProfessionalBlock | None:
     return session.execute(
         select(ProfessionalBlock).where(
@@ -42,8 +40,6 @@ def switches_of(prefs: ConsentPreferences | None) -> Switches:
     if prefs is None:
         return Switches()
     return Switches(prefs.samu_allowed, prefs.break_glass_allowed, prefs.masked_in_emergency)
-
-
 
 
 @dataclass(frozen=True, slots=True)

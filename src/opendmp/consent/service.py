@@ -41,7 +41,7 @@ from opendmp.identity.ins import Ins
 from opendmp.identity.models import Professional
 from opendmp.identity.service import validate_rpps
 from opendmp.journal import service as journal
-from opendmp.kit.errors import AccessDenied, HiddenFromActor, InvalidInput
+from opendmp.kit.errors import AccessDenied, DomainError, InvalidInput
 from opendmp.record import repository as records_repo
 from opendmp.record.errors import RecordNotFound
 from opendmp.record.models import Record, RecordStatus
@@ -87,9 +87,17 @@ def _refuse(
     action: str,
     target: str | None,
     now: datetime,
-    error: Exception,
-) -> Exception:
-    _event(session, actor, record_id, action, target, now, reason=str(error)[:200], outcome=journal.Outcome.FAILURE)
+    error: DomainError,
+) -> DomainError:
+    """Journal a refused request and return its error, carrying the entry to write again should
+    the transaction be rolled back (kit.db.unit_of_work)."""
+    event = journal.Event(action, "professional", target, outcome=journal.Outcome.FAILURE, reason=str(error)[:200])
+    journal.append(session, actor, event, record_id=record_id, at=now)
+
+    def trace(fresh: Session) -> None:
+        journal.append(fresh, actor, event, record_id=record_id, at=now)
+
+    error.replay.append(trace)
     return error
 
 
@@ -179,6 +187,16 @@ def authorise(
             rpps,
             now,
             InvalidInput("only the holder grants access to masked documents", field="maskedAccess"),
+        )
+    if window_days is not None and not by_holder:
+        raise _refuse(
+            session,
+            actor,
+            record_id,
+            "consent:authorise",
+            rpps,
+            now,
+            InvalidInput("only the holder chooses an access window", field="window"),
         )
     if window_days is not None:
         check_window_days(window_days)
@@ -507,9 +525,9 @@ def consents_of(session: Session, actor: Actor, record_id: uuid.UUID, now: datet
     _, facts = record_facts(session, record_id, now)
     try:
         access.require(session, actor, Action.CONSENT_READ, facts, now)
-    except AccessDenied:
+    except AccessDenied as error:
         # The holder's choices are theirs: to anyone else there is nothing to see (journaled).
-        raise HiddenFromActor("no such patient", field="patient") from None
+        raise access.hidden(error, "no such patient", field="patient") from None
     grants = list(
         session.execute(
             select(Authorisation).where(Authorisation.record_id == record_id).order_by(Authorisation.granted_at)
@@ -581,8 +599,8 @@ def get_consent(session: Session, actor: Actor, consent_id: uuid.UUID, now: date
     _, facts = record_facts(session, record_id, now)
     try:
         access.require(session, actor, Action.CONSENT_READ, facts, now)
-    except AccessDenied:
-        raise HiddenFromActor("no such consent") from None
+    except AccessDenied as error:
+        raise access.hidden(error, "no such consent") from None
     _event(session, actor, record_id, "consent:read", str(consent_id), now, target_type="consent")
     return OneConsent(
         kind,
@@ -601,8 +619,8 @@ def deactivate(session: Session, actor: Actor, consent_id: uuid.UUID, now: datet
     _, facts = record_facts(session, record_id, now)
     try:
         access.require(session, actor, Action.CONSENT_MANAGE, facts, now)
-    except AccessDenied:
-        raise HiddenFromActor("no such consent") from None
+    except AccessDenied as error:
+        raise access.hidden(error, "no such consent") from None
     if kind == "authorisation":
         revoke_by_id(session, actor, consent_id, now)
     elif kind == "block":

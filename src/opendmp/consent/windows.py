@@ -1,9 +1,9 @@
 """Access windows (beyond the DMP, as Austria's ELGA and Germany's ePA do): an authorisation
-starts when granted and lasts a number of days. Which number, first match wins:
-1. the one given for this professional when granting (the holder's choice, 0–365);
-2. the profession's own default from the care-team rules (a pharmacy: 3 days, like the ePA);
-3. the holder's default for the record;
-4. DEFAULT_WINDOW_DAYS (decision 0014).
+starts when granted and lasts a number of days:
+1. the one the holder (or a representative) chose for this professional when granting (0–365);
+2. else the shorter of the profession's own default from the care-team rules (a pharmacy: 3
+   days, like the ePA) and the holder's default for the record, whichever exist;
+3. else DEFAULT_WINDOW_DAYS (decision 0014).
 0 days means the visit only: the access ends at midnight, French time, on the day it was granted."""
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ def check_window_days(days: int, field: str = "window") -> int:
 
 
 def window_days_for(profession: str | None, chosen: int | None, holder_default: int | None) -> int:
+    """`chosen` is the holder's own choice for this professional (the service accepts it from the
+    holder or a representative only); without it the stricter of the profession's default and the
+    holder's default applies, so a professional never outlasts what the holder set."""
     if chosen is not None:
         return check_window_days(chosen)
-    rule = care_team_rule(profession)
-    if rule.default_window_days is not None:
-        return rule.default_window_days
-    return holder_default if holder_default is not None else DEFAULT_WINDOW_DAYS
+    defaults = [d for d in (care_team_rule(profession).default_window_days, holder_default) if d is not None]
+    return min(defaults) if defaults else DEFAULT_WINDOW_DAYS
 
 
 def window_end(granted_at: datetime, days: int) -> datetime:

@@ -547,9 +547,16 @@ def update_metadata(
         )
         if (value := getattr(change, name)) is not None and value != getattr(document, name)
     }
-    # Masking alone is the patient's right; any other change is the author's (the policy decides).
+    # Masking is the patient's right, every other change the author's: each asked of the policy,
+    # so an author cannot unmask what the holder masked by changing another label with it.
+    target = facts_of(session, document, facts)
     action = Action.DOCUMENT_MASK if set(wanted) <= {"masked_from_professionals"} else Action.DOCUMENT_UPDATE
-    access.require(session, actor, action, facts_of(session, document, facts), now)
+    if "masked_from_professionals" in wanted:
+        access.require(session, actor, Action.DOCUMENT_MASK, target, now)
+    if set(wanted) - {"masked_from_professionals"}:
+        access.require(session, actor, Action.DOCUMENT_UPDATE, target, now)
+    elif not wanted:
+        access.require(session, actor, Action.DOCUMENT_READ, target, now)
     if if_match is not None and if_match != document.meta_version:
         raise VersionConflict(f"the document changed (version {document.meta_version}, not {if_match})")
     for name, value in wanted.items():

@@ -18,7 +18,7 @@ from opendmp.journal import repository as repo
 from opendmp.journal import service as journal
 from opendmp.journal.models import JournalEntry
 from opendmp.journal.repository import EntryQuery
-from opendmp.kit.errors import AccessDenied, HiddenFromActor
+from opendmp.kit.errors import AccessDenied
 from opendmp.record import repository as records_repo
 from opendmp.record.errors import RecordNotFound
 from opendmp.record.models import RecordStatus
@@ -52,7 +52,7 @@ def read_record_journal(
     except AccessDenied as error:
         # Professionals may look a record up, yet its journal is the holder's alone: the same
         # answer as for a record that does not exist.
-        raise HiddenFromActor("no such patient", field="patient") from error
+        raise access.hidden(error, "no such patient", field="patient") from error
     entries, total, up_to_seq = repo.record_entries(session, record_id, query)
     rpps = {e.actor_id for e in entries if e.actor_kind == ActorKind.PROFESSIONAL.value and e.actor_id}
     journal.append(

@@ -59,17 +59,23 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Commit on success; roll back on failure, except a refusal whose journal entry must stay.
-
-    Services check access before they change anything, so when a refusal is raised the only
-    pending write is the journal entry that records it.
+    """Commit on success; roll back on failure. A refusal that carries its journal entry as
+    `replay` is traced alone: the transaction is rolled back (whatever it wrote before the
+    refusal goes), then the entry is written in a transaction of its own. Other `keep_journal`
+    errors commit what was written (the login throttle's failure counter with its entry).
     """
     session = factory()
     try:
         yield session
         session.commit()
     except DomainError as error:
-        if error.keep_journal:
+        if error.replay:
+            session.rollback()
+            with factory() as trace:
+                for write in error.replay:
+                    write(trace)
+                trace.commit()
+        elif error.keep_journal:
             session.commit()
         else:
             session.rollback()

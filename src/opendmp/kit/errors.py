@@ -8,7 +8,9 @@ committed even though the request fails (a refused read is traced, ARCHITECTURE 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorKind(StrEnum):
@@ -30,6 +32,10 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+        # Writes to redo in a fresh transaction once the failed one is rolled back: the journal
+        # entry of a refusal that may come after other writes of the same transaction (a bundle's
+        # second document), which must not commit with it.
+        self.replay: list[Callable[[Any], None]] = []
 
 
 class InvalidInput(DomainError):

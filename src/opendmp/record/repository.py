@@ -58,8 +58,6 @@ def active_representatives(session: Session, record_id: uuid.UUID) -> list[Legal
     )
 
 
-
-
 def load_facts(
     session: Session,
     record: Record,
