@@ -312,3 +312,49 @@ def test_no_secret_reaches_logs_journal_or_outbox_metadata(
         ):
             assert canary not in text, f"a secret reached the {where}"
     assert "auth:login" in journal_text  # the journal did record the logins, without their secrets
+
+
+def _recovery_answers(web: TestClient[Any], identifier: str, attempts: int) -> list[tuple[int, str]]:
+    """The whole password recovery from a fresh browser: the request, the code page, then
+    `attempts` wrong codes each with a too-short password; each answer's status and body (CSRF
+    tokens and the identifier blanked, the two things that differ by construction)."""
+
+    def seen(answer: Any) -> tuple[int, str]:
+        body = re.sub(r'name="csrf_token" value="[^"]*"', "", answer.text).replace(identifier, "<id>")
+        return answer.status_code, body + answer.headers.get("location", "")
+
+    with another_browser(web):
+        answers = [seen(post_form(web, "/mot-de-passe-oublie", {"identifiant": identifier}))]
+        page = web.get("/mot-de-passe-oublie/code")
+        answers.append(seen(page))
+        for _ in range(attempts):
+            fields = {"csrf_token": csrf(page.text), "code": "000000", "nouveau": "court"}
+            answers.append(seen(web.post("/mot-de-passe-oublie/code", data=fields)))
+    return answers
+
+
+def test_password_recovery_answers_known_and_unknown_identifiers_alike(web: TestClient[Any], runtime: Runtime) -> None:
+    ins, record_id = a_record(runtime)
+    login_id = activate_in_browser(web, runtime, ins, record_id)
+    unknown = "ZZZZZZZZZZ" if login_id != "ZZZZZZZZZZ" else "YYYYYYYYYY"
+    known_answers = _recovery_answers(web, login_id, 7)
+    if last_code(runtime, record_id) == "000000":
+        pytest.skip("the random code happened to be 000000")
+    unknown_answers = _recovery_answers(web, unknown, 7)
+    assert known_answers == unknown_answers
+    statuses = [status for status, _ in known_answers]
+    # The code is judged before the password's length, and both back off after five failures.
+    assert statuses == [303, 200] + [401] * 5 + [429, 429]
+    assert "code incorrect" in known_answers[2][1] and "mot de passe doit compter" not in known_answers[2][1]
+
+
+def test_recovery_codes_sent_to_one_identifier_are_capped_per_hour(web: TestClient[Any], runtime: Runtime) -> None:
+    ins, record_id = a_record(runtime)
+    login_id = activate_in_browser(web, runtime, ins, record_id)
+    unknown = "ZZZZZZZZZZ" if login_id != "ZZZZZZZZZZ" else "YYYYYYYYYY"
+    for identifier in (login_id, unknown):
+        statuses = [_recovery_answers(web, identifier, 0)[0][0] for _ in range(4)]
+        assert statuses == [303, 303, 303, 429]
+    with unit_of_work(runtime.sessions) as db:
+        sent = db.execute(select(OutboxMessage).where(OutboxMessage.category == "auth-code-recovery")).scalars().all()
+    assert len(sent) == 3

@@ -106,6 +106,9 @@ class AuthSession(Base):
     account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patient_account.id"), index=True)
     # A counter agent's or operator's account (OpenID Connect logins): disabling it ends the session.
     staff_account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_account.id"), index=True)
+    # The throttle subject the rest of this login (or recovery) counts its failures on: the
+    # identifier as typed, or the known device's own counter (auth/throttle.py).
+    subject: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     expires_at: Mapped[datetime]  # the absolute timeout

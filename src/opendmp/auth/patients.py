@@ -57,6 +57,9 @@ LOGIN_ID_LENGTH = 10  # 29^10 ≈ 2^48: unique and short enough to type
 ACTIVATION_CODE_LENGTH = 12  # 29^12 ≈ 2^58: not guessable in six weeks behind the rate limits
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
 TOTP_WINDOW = 1  # one 30-second step either side, for clocks slightly apart
+RECOVERY_CODES_PER_HOUR = 3  # per identifier as typed: a prober cannot flood the holder's phone
+HOUR = timedelta(hours=1)
+FAILURE = journal.Outcome.FAILURE
 GONE = (RecordStatus.PURGED.value, RecordStatus.MERGED.value, RecordStatus.OBJECTED.value)
 
 # Who acts before anyone is authenticated: login attempts are journaled under this actor, with
@@ -471,7 +474,11 @@ def _check_code(
     """The live code of `purpose` if `code` is it; else the failure is counted, journaled and raised.
     While the account backs off the code is not even looked at. Recovery codes count apart, so that
     a login backoff does not stop the recovery that lifts it (and they back off alike)."""
-    subject = secrets.digest("recovery" if purpose is CodePurpose.RECOVERY else "login", account.login_id)
+    subject = (
+        recovery_subject(secrets, account.login_id)
+        if purpose is CodePurpose.RECOVERY
+        else secrets.digest("login", account.login_id)
+    )
     wait = throttle.waiting(session, subject, at)
     if wait is not None:
         _journal(
@@ -804,24 +811,40 @@ def recover_identifier(
     )
 
 
+def recovery_subject(secrets: AuthSecrets, login_id: str) -> str:
+    """The throttle's key for recovery codes checked against an identifier as typed (known or not):
+    apart from the login's, so that a login backoff does not stop the recovery that lifts it."""
+    return secrets.digest("recovery", normalise_human(login_id))
+
+
 def start_password_recovery(
     session: Session, login_id: str, at: datetime, secrets: AuthSecrets, source_address: str | None = None
 ) -> uuid.UUID | None:
     """Send a recovery code to the account's verified channel; the account id (None when there is
-    none to recover: the edge answers alike and the code check will fail)."""
+    none to recover: the edge answers alike and the code check will fail). At most
+    RECOVERY_CODES_PER_HOUR per identifier as typed, known or not (each one reaches the holder's
+    phone or mailbox), else BackingOff."""
+    who = anonymous(source_address)
     typed = normalise_human(login_id)
+    wait = throttle.spend(session, secrets.digest("recovery-sent", typed), at, limit=RECOVERY_CODES_PER_HOUR, per=HOUR)
     account = session.execute(select(PatientAccount).where(PatientAccount.login_id == typed)).scalar_one_or_none()
+    if wait is not None:
+        target = account.id if account else None
+        _journal(
+            session, who, "auth:recover-password", at, record_id=None, target=target, outcome=FAILURE, reason="backoff"
+        )
+        raise BackingOff(wait.seconds)
     contacts = _verified_contacts(session, account.record_id) if account is not None else {}
     channel = next((c for c in (SecondFactor.SMS.value, SecondFactor.EMAIL.value) if c in contacts), None)
     if account is None or account.status != AccountStatus.ACTIVE.value or channel is None:
         _journal(
             session,
-            anonymous(source_address),
+            who,
             "auth:recover-password",
             at,
             record_id=None,
             target=account.id if account else None,
-            outcome=journal.Outcome.FAILURE,
+            outcome=FAILURE,
             reason="no-match",
         )
         return None
@@ -831,25 +854,34 @@ def start_password_recovery(
 
 def complete_password_recovery(
     session: Session,
-    account_id: uuid.UUID,
+    account_id: uuid.UUID | None,
     code: str,
     new_password: str,
     at: datetime,
     secrets: AuthSecrets,
     source_address: str | None = None,
+    *,
+    subject: str | None = None,
 ) -> None:
     """The recovery code and a new password: the password changes, every session ends, and the
-    run of failures is cleared (the lock is lifted by recovery)."""
+    run of failures is cleared (the lock is lifted by recovery). The code is checked first, and
+    an identifier without an account (`account_id` None) goes through the same throttle under
+    `subject` (recovery_subject of what was typed): known and unknown answer alike, backoff
+    included, and no password rule is told before the code is right."""
+    who = anonymous(source_address)
+    if account_id is None:
+        if subject is None:
+            raise ValueError("an unknown identifier's recovery needs its subject")
+        _refuse_unknown_recovery(session, subject, at, who)
+    assert account_id is not None  # for mypy: _refuse_unknown_recovery raises
     account = _account(session, account_id)
+    _check_code(session, account, CodePurpose.RECOVERY, code, at, secrets, who, "auth:recover-password")
     check_password_strength(new_password, account.login_id)
-    _check_code(
-        session, account, CodePurpose.RECOVERY, code, at, secrets, anonymous(source_address), "auth:recover-password"
-    )
     account.password_hash = secrets.hash_password(new_password)
     account.password_changed_at = account.updated_at = at
     login_sessions.revoke_for_account(session, account.id, at, "password-recovered")
     throttle.clear(session, secrets.digest("login", account.login_id))
-    throttle.clear(session, secrets.digest("recovery", account.login_id))
+    throttle.clear(session, recovery_subject(secrets, account.login_id))
     session.flush()
     _journal(
         session,
@@ -860,6 +892,21 @@ def complete_password_recovery(
         target=account.id,
         reason="password-reset",
     )
+
+
+def _refuse_unknown_recovery(session: Session, subject: str, at: datetime, who: Actor) -> None:
+    """What _check_code does for a known account whose code is wrong, without an account."""
+    wait = throttle.waiting(session, subject, at)
+    if wait is not None:
+        _journal(
+            session, who, "auth:recover-password", at, record_id=None, target=None, outcome=FAILURE, reason="backoff"
+        )
+        raise BackingOff(wait.seconds)
+    throttle.record_failure(session, subject, at)
+    _journal(
+        session, who, "auth:recover-password", at, record_id=None, target=None, outcome=FAILURE, reason="no-account"
+    )
+    raise CodeRefused("no-account")
 
 
 def recover_by_agent(

@@ -62,6 +62,7 @@ class CurrentSession:
     actor: Actor
     account_id: uuid.UUID | None
     staff_account_id: uuid.UUID | None = None
+    subject: str | None = None  # the throttle subject of an unfinished login or recovery
 
 
 def actor_to_json(actor: Actor) -> str:
@@ -102,6 +103,7 @@ def start(
     *,
     account_id: uuid.UUID | None = None,
     staff_account_id: uuid.UUID | None = None,
+    subject: str | None = None,
     replacing: str | None = None,
 ) -> str:
     """A new session; returns its id, for the cookie only. `replacing` (the id the browser held)
@@ -118,6 +120,7 @@ def start(
             actor=actor_to_json(actor),
             account_id=account_id,
             staff_account_id=staff_account_id,
+            subject=subject,
             created_at=at,
             last_seen_at=at,
             expires_at=at + lifetime,
@@ -157,7 +160,12 @@ def current(
         row.last_seen_at = at
         session.flush()
     return CurrentSession(
-        row.digest, SessionStage(row.stage), actor_from_json(row.actor), row.account_id, row.staff_account_id
+        row.digest,
+        SessionStage(row.stage),
+        actor_from_json(row.actor),
+        row.account_id,
+        row.staff_account_id,
+        row.subject,
     )
 
 

@@ -71,6 +71,25 @@ def record_failure(session: Session, subject: str, at: datetime) -> int:
     return row.failures
 
 
+def spend(session: Session, subject: str, at: datetime, *, limit: int, per: timedelta) -> Wait | None:
+    """Count one use of something capped per window (recovery codes sent: each one is an SMS or
+    an email to the real holder). A Wait once `limit` were spent in the window that began with
+    the first of them; the row reuses the counter's columns (failures = uses, last_failure_at =
+    the window's start)."""
+    row = _row(session, subject, lock=True)
+    if row is None:
+        row = LoginThrottle(subject=subject, failures=0)
+        session.add(row)
+    if row.last_failure_at is None or row.last_failure_at + per <= at:
+        row.failures, row.last_failure_at = 0, at
+    if row.failures >= limit:
+        assert row.last_failure_at is not None
+        return Wait(max(1, int((row.last_failure_at + per - at).total_seconds() + 0.999)))
+    row.failures += 1
+    session.flush()
+    return None
+
+
 def clear(session: Session, subject: str) -> None:
     """A success (or a recovery) ends the run of failures."""
     row = _row(session, subject, lock=True)

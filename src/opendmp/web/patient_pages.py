@@ -213,7 +213,14 @@ def _current(page: Page, stage: SessionStage) -> tuple[str, login_sessions.Curre
     return token, current
 
 
-def _rotate(page: Page, db: Session, actor: Actor, stage: SessionStage, account_id: uuid.UUID | None) -> None:
+def _rotate(
+    page: Page,
+    db: Session,
+    actor: Actor,
+    stage: SessionStage,
+    account_id: uuid.UUID | None,
+    subject: str | None = None,
+) -> None:
     """A new session id for the new privilege; the one the browser held (if any) is revoked."""
     edge = page.edge
     old = page.request.cookies.get(edge.session_cookie)
@@ -225,6 +232,7 @@ def _rotate(page: Page, db: Session, actor: Actor, stage: SessionStage, account_
         edge.policy,
         edge.secrets.random,
         account_id=account_id,
+        subject=subject,
         replacing=old,
     )
     page.cookies.append(edge.cookie(edge.session_cookie, token))
@@ -938,11 +946,12 @@ def lost_password_submit(request: Request[Any, Any, Any], data: Form) -> Respons
 
     def work(db: Session) -> Response[str]:
         now = edge.runtime.clock.now()
-        account_id = patients.start_password_recovery(
-            db, _text(data, "identifiant"), now, edge.secrets, address_of(request)
-        )
-        # Known or not, the same next step: a recovering session (whose code check fails without an account).
-        _rotate(page, db, patients.anonymous(address_of(request)), SessionStage.RECOVERING, account_id)
+        typed = _text(data, "identifiant")
+        account_id = patients.start_password_recovery(db, typed, now, edge.secrets, address_of(request))
+        # Known or not, the same next step: a recovering session whose codes count against the
+        # identifier as typed (without an account, every code fails alike and backs off alike).
+        subject = patients.recovery_subject(edge.secrets, typed)
+        _rotate(page, db, patients.anonymous(address_of(request)), SessionStage.RECOVERING, account_id, subject)
         return page.redirect("/mot-de-passe-oublie/code")
 
     return _run(page, work, lambda error: _lost_password_form(page, 400))
@@ -987,15 +996,19 @@ def recovery_code_submit(request: Request[Any, Any, Any], data: Form) -> Respons
     if (limited := _limited(page, "recovery")) is not None:
         return limited
     _, current = found
-    if current.account_id is None:
-        _journal_refusal(edge.runtime, patients.anonymous(address_of(request)), "auth:recover-password", "no-account")
-        return _recovery_form(page, 401, {"code": patients.CodeRefused("no-code").message})
-    account_id = current.account_id
+    account_id, subject = current.account_id, current.subject
 
     def work(db: Session) -> Response[str]:
         now = edge.runtime.clock.now()
         patients.complete_password_recovery(
-            db, account_id, _text(data, "code"), str(data.get("nouveau") or ""), now, edge.secrets, address_of(request)
+            db,
+            account_id,
+            _text(data, "code"),
+            str(data.get("nouveau") or ""),
+            now,
+            edge.secrets,
+            address_of(request),
+            subject=subject,
         )
         page.cookies.append(edge.expired(edge.session_cookie))
         page.binding = None
