@@ -358,3 +358,45 @@ def test_recovery_codes_sent_to_one_identifier_are_capped_per_hour(web: TestClie
     with unit_of_work(runtime.sessions) as db:
         sent = db.execute(select(OutboxMessage).where(OutboxMessage.category == "auth-code-recovery")).scalars().all()
     assert len(sent) == 3
+
+
+def test_an_attacker_who_knows_the_identifier_does_not_lock_the_holders_known_device(
+    web: TestClient[Any], runtime: Runtime
+) -> None:
+    ins, record_id = a_record(runtime)
+    login_id = activate_in_browser(web, runtime, ins, record_id)
+    log_in(web, runtime, login_id, record_id)  # this browser becomes a known device of the account
+    assert web.cookies.get("__Host-dmp_appareil")
+    post_form(web, "/deconnexion", {}, page="/mon-dossier")
+    with another_browser(web):
+        token = csrf(web.get("/connexion").text)
+        statuses = [
+            web.post(
+                "/connexion", data={"csrf_token": token, "identifiant": login_id, "mot_de_passe": "devine-123456"}
+            ).status_code
+            for _ in range(20)
+        ]
+    assert statuses == [401] * 5 + [429] * 15
+    # The holder, on their known device, logs in as usual (password, then the code).
+    log_in(web, runtime, login_id, record_id)
+    assert web.get("/mon-dossier").status_code == 200
+    # Any other device, even with the right password, still waits; so does a forged mark.
+    with another_browser(web):
+        assert post_form(web, "/connexion", {"identifiant": login_id, "mot_de_passe": PASSWORD}).status_code == 429
+        web.cookies.set("__Host-dmp_appareil", "forged.0123abcd", domain="testserver.local")
+        assert post_form(web, "/connexion", {"identifiant": login_id, "mot_de_passe": PASSWORD}).status_code == 429
+
+
+def test_a_known_device_backs_off_on_its_own_failures(web: TestClient[Any], runtime: Runtime) -> None:
+    ins, record_id = a_record(runtime)
+    login_id = activate_in_browser(web, runtime, ins, record_id)
+    log_in(web, runtime, login_id, record_id)
+    post_form(web, "/deconnexion", {}, page="/mon-dossier")
+    token = csrf(web.get("/connexion").text)
+    statuses = [
+        web.post(
+            "/connexion", data={"csrf_token": token, "identifiant": login_id, "mot_de_passe": "devine-123456"}
+        ).status_code
+        for _ in range(6)
+    ]
+    assert statuses == [401] * 5 + [429]

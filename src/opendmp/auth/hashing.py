@@ -75,6 +75,7 @@ class AuthSecrets:
 
     pepper: bytes
     seal_key: bytes
+    device_key: bytes  # signs the known-device cookie (mark_device)
     hasher: PasswordHasher = field(default_factory=make_hasher)
     random: Random = field(default_factory=SystemRandom)
     # Called each time a password is checked against the dummy hash (unknown identifiers): tests
@@ -85,8 +86,26 @@ class AuthSecrets:
     @classmethod
     def from_master_key(cls, master_key: bytes) -> AuthSecrets:
         return cls(
-            pepper=_derive(master_key, b"opendmp-auth-pepper"), seal_key=_derive(master_key, b"opendmp-totp-seal")
+            pepper=_derive(master_key, b"opendmp-auth-pepper"),
+            seal_key=_derive(master_key, b"opendmp-totp-seal"),
+            device_key=_derive(master_key, b"opendmp-known-device"),
         )
+
+    def mark_device(self, account: str, device: str | None = None) -> str:
+        """The known-device cookie's value: a device id (new unless given) and its HMAC bound to
+        the account that completed a login on it."""
+        device = device or self.random.token(16)
+        return f"{device}.{self._device_mac(account, device)}"
+
+    def known_device(self, account: str, mark: str | None) -> str | None:
+        """The device id of a mark this account's login set, else None (forged, another account's)."""
+        device, _, mac = (mark or "").partition(".")
+        if not device or not hmac.compare_digest(mac, self._device_mac(account, device)):
+            return None
+        return device
+
+    def _device_mac(self, account: str, device: str) -> str:
+        return hmac.new(self.device_key, f"{account}\x00{device}".encode(), hashlib.sha256).hexdigest()
 
     def digest(self, purpose: str, value: str) -> str:
         return hmac.new(self.pepper, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()

@@ -146,6 +146,17 @@ def subject_of(secrets: AuthSecrets, login_id: str) -> str:
     return secrets.digest("login", normalise_human(login_id))
 
 
+def login_subject(secrets: AuthSecrets, login_id: str, account: PatientAccount | None, device_mark: str | None) -> str:
+    """Whose failures a login attempt counts on: on a device where this account already completed
+    a login (its signed known-device mark), that device's own counter; else the identifier's. So
+    someone who knows the identifier and keeps failing elsewhere backs off everyone but the
+    holder's known devices (issue 5: no permanent lock anyone could trigger)."""
+    device = secrets.known_device(str(account.id), device_mark) if account is not None and device_mark else None
+    if account is not None and device is not None:
+        return secrets.digest("device", f"{account.login_id}\x00{device}")
+    return subject_of(secrets, login_id)
+
+
 def _journal(
     session: Session,
     actor: Actor,
@@ -470,11 +481,12 @@ def _check_code(
     secrets: AuthSecrets,
     who: Actor,
     action: str,
+    subject: str | None = None,
 ) -> OneTimeCode:
     """The live code of `purpose` if `code` is it; else the failure is counted, journaled and raised.
     While the account backs off the code is not even looked at. Recovery codes count apart, so that
     a login backoff does not stop the recovery that lifts it (and they back off alike)."""
-    subject = (
+    subject = subject or (
         recovery_subject(secrets, account.login_id)
         if purpose is CodePurpose.RECOVERY
         else secrets.digest("login", account.login_id)
@@ -577,13 +589,17 @@ def check_password(
     at: datetime,
     secrets: AuthSecrets,
     source_address: str | None = None,
+    *,
+    device_mark: str | None = None,
 ) -> PatientAccount:
     """First factor. Known and unknown identifiers take the same path: one Argon2id verification,
     one throttle row, one journal entry, one answer. A correct password clears nothing: only a
-    complete login does, so knowing the password buys no extra code guesses."""
+    complete login does, so knowing the password buys no extra code guesses. `device_mark` is
+    the known-device cookie: its holder counts on the device's own counter (login_subject)."""
     who = anonymous(source_address)
     typed = normalise_human(login_id)
-    subject = secrets.digest("login", typed)
+    account = session.execute(select(PatientAccount).where(PatientAccount.login_id == typed)).scalar_one_or_none()
+    subject = login_subject(secrets, typed, account, device_mark)
     wait = throttle.waiting(session, subject, at)
     if wait is not None:
         _journal(
@@ -597,7 +613,6 @@ def check_password(
             reason="backoff",
         )
         raise BackingOff(wait.seconds)
-    account = session.execute(select(PatientAccount).where(PatientAccount.login_id == typed)).scalar_one_or_none()
     usable = account is not None and account.status == AccountStatus.ACTIVE.value
     stored = account.password_hash if usable and account is not None else None
     if not secrets.check_password(stored, password) or account is None:
@@ -645,18 +660,23 @@ def check_second_factor(
     at: datetime,
     secrets: AuthSecrets,
     source_address: str | None = None,
+    *,
+    subject: str | None = None,
 ) -> Actor:
-    """Second factor: the login code (or the TOTP app's). Success ends the run of failures, is
-    journaled on the record's chain, and returns the holder as the Actor of the session."""
+    """Second factor: the login code (or the TOTP app's), counted on `subject` (the one the
+    password step chose, login_subject; the identifier's by default). Success ends that run of
+    failures, is journaled on the record's chain, and returns the holder as the session's Actor."""
     account = _account(session, account_id)
     holder = holder_actor(session, account, source_address)
     if account.status != AccountStatus.ACTIVE.value:
         raise login_sessions.SessionInvalid("disabled")
+    subject = subject or secrets.digest("login", account.login_id)
+    who = anonymous(source_address)
     if account.second_factor == SecondFactor.TOTP.value and account.totp_sealed is not None:
-        _check_totp(session, account, code, at, secrets, anonymous(source_address))
+        _check_totp(session, account, code, at, secrets, who, subject)
     else:
-        _check_code(session, account, CodePurpose.LOGIN, code, at, secrets, anonymous(source_address), "auth:login")
-    throttle.clear(session, secrets.digest("login", account.login_id))
+        _check_code(session, account, CodePurpose.LOGIN, code, at, secrets, who, "auth:login", subject)
+    throttle.clear(session, subject)
     _journal(
         session,
         holder,
@@ -670,9 +690,15 @@ def check_second_factor(
 
 
 def _check_totp(
-    session: Session, account: PatientAccount, code: str, at: datetime, secrets: AuthSecrets, who: Actor
+    session: Session,
+    account: PatientAccount,
+    code: str,
+    at: datetime,
+    secrets: AuthSecrets,
+    who: Actor,
+    subject: str | None = None,
 ) -> None:
-    subject = secrets.digest("login", account.login_id)
+    subject = subject or secrets.digest("login", account.login_id)
     wait = throttle.waiting(session, subject, at)
     if wait is not None:
         _journal(
@@ -954,11 +980,13 @@ def change_password(
     *,
     keep_session: str | None,
     source_address: str | None = None,
+    subject: str | None = None,
 ) -> None:
-    """The logged-in holder changes their password: every other session ends."""
+    """The logged-in holder changes their password: every other session ends. Wrong current
+    passwords count on `subject`, the session's login subject (the identifier's by default)."""
     account = _account(session, account_id)
     holder = holder_actor(session, account, source_address)
-    subject = secrets.digest("login", account.login_id)
+    subject = subject or secrets.digest("login", account.login_id)
     wait = throttle.waiting(session, subject, at)
     if wait is not None:
         raise BackingOff(wait.seconds)

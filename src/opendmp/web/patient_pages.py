@@ -68,6 +68,8 @@ class Edge:
         self.session_cookie = f"{prefix}dmp_session"
         self.pre_cookie = f"{prefix}dmp_pre"
         self.remember_cookie = f"{prefix}dmp_identifiant"
+        # Set by a completed login: this device's failures count apart (patients.login_subject).
+        self.device_cookie = f"{prefix}dmp_appareil"
 
     def cookie(self, name: str, value: str, max_age: int | None = None) -> Cookie:
         return Cookie(
@@ -336,10 +338,15 @@ def login_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     remember = bool(data.get("se_souvenir"))
     now = edge.runtime.clock.now()
 
+    device_mark = request.cookies.get(edge.device_cookie)
+
     def work(db: Session) -> Response[str]:
-        account = patients.check_password(db, identifier, str(password), now, edge.secrets, address_of(request))
+        account = patients.check_password(
+            db, identifier, str(password), now, edge.secrets, address_of(request), device_mark=device_mark
+        )
         actor = patients.holder_actor(db, account, address_of(request))
-        _rotate(page, db, actor, SessionStage.SECOND_FACTOR, account.id)
+        subject = patients.login_subject(edge.secrets, identifier, account, device_mark)
+        _rotate(page, db, actor, SessionStage.SECOND_FACTOR, account.id, subject)
         patients.send_login_code(db, account.id, now, edge.secrets)
         if remember:
             page.cookies.append(edge.cookie(edge.remember_cookie, account.login_id, REMEMBER_MAX_AGE))
@@ -404,20 +411,19 @@ def code_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     if (limited := _limited(page, "login")) is not None:
         return limited
     _, current = found
-    account_id = current.account_id
+    account_id, subject = current.account_id, current.subject
     assert account_id is not None
     now = edge.runtime.clock.now()
 
     def work(db: Session) -> Response[str]:
         actor = patients.check_second_factor(
-            db,
-            account_id,
-            _text(data, "code"),
-            now,
-            edge.secrets,
-            address_of(request),
+            db, account_id, _text(data, "code"), now, edge.secrets, address_of(request), subject=subject
         )
-        _rotate(page, db, actor, SessionStage.AUTHENTICATED, account_id)
+        _rotate(page, db, actor, SessionStage.AUTHENTICATED, account_id, subject)
+        # This device completed a login: from now on its failures count apart from anyone else's.
+        known = edge.secrets.known_device(str(account_id), request.cookies.get(edge.device_cookie))
+        mark = edge.secrets.mark_device(str(account_id), known)
+        page.cookies.append(edge.cookie(edge.device_cookie, mark, REMEMBER_MAX_AGE))
         return page.redirect("/mon-dossier")
 
     return _run(page, work, lambda error: _code_form(page, _status_of(error), error=error.message))
@@ -847,6 +853,7 @@ def change_password_submit(request: Request[Any, Any, Any], data: Form) -> Respo
             edge.secrets,
             keep_session=token,
             source_address=address_of(request),
+            subject=current.subject,
         )
         return _change_form(page, notice="Votre mot de passe a été changé ; vos autres sessions sont fermées.")
 
