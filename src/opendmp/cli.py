@@ -50,6 +50,7 @@ EXIT_CODES = {
     ErrorKind.PRECONDITION: 5,
     ErrorKind.BUSINESS_RULE: 6,
     ErrorKind.TOO_LARGE: 2,
+    ErrorKind.TOO_MANY_REQUESTS: 5,
 }
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from opendmp.auth.clients import is_client_active
+from opendmp.auth.throttle import AddressLimiter
 from opendmp.auth.tokens import TokenVerifier
 from opendmp.config import Settings
 from opendmp.document.blobstore import make_blob_store
@@ -31,6 +32,12 @@ class Runtime:
     verifier: TokenVerifier
     vault: Vault
     clock: Clock = field(default_factory=SystemClock)
+
+    @functools.cached_property
+    def address_limiter(self) -> AddressLimiter:
+        """The process's per-address windows (login attempts, refused tokens and forms), made at
+        first use from the settings."""
+        return AddressLimiter(self.settings.login_rate_limit)
 
     def job_context(self, on_progress: Callable[[str, int, int], None] | None = None) -> JobContext:
         return JobContext(self.sessions, self.vault, on_progress, self.settings)

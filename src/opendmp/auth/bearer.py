@@ -1,5 +1,7 @@
 """Bearer tokens at the API edges: verify, and journal a refused token on the system chain
-with the verifier's reason code (never the token itself)."""
+with the verifier's reason code (never the token itself). Refusals count per source address
+first: past the limit they answer 429 unjournaled, so a flood of bad tokens cannot grow the one
+system chain without bound."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from opendmp.auth.tokens import TokenRefused
 from opendmp.identity.actor import Actor
 from opendmp.journal import service as journal
 from opendmp.kit.db import unit_of_work
+from opendmp.kit.errors import TooManyRequests
 
 if TYPE_CHECKING:
     from opendmp.runtime import Runtime
@@ -19,6 +22,9 @@ def authenticate_bearer(runtime: Runtime, token: str, source_address: str | None
     try:
         return runtime.verifier.verify(token).at(source_address)
     except TokenRefused as error:
+        wait = runtime.address_limiter.hit(source_address, "refused-token")
+        if wait is not None:
+            raise TooManyRequests(wait.seconds) from error
         # Who presented it only when the signature held (a revoked client's token); otherwise
         # the platform's authenticator speaks for an unidentified caller at this address.
         actor = (error.actor or UNIDENTIFIED).at(source_address)

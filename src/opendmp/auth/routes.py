@@ -1,6 +1,8 @@
 """POST /oauth/token: the OAuth2 edge for software clients. It owns the transaction and answers
 in RFC 6749 terms (JSON `error` / `error_description`, never an OperationOutcome: OAuth2
-clients read these); the rules are in auth/oauth.py."""
+clients read these); the rules are in auth/oauth.py. Refusals count per source address (the
+process's AddressLimiter): past the limit a refusal answers 429 with Retry-After and its journal
+entry is rolled back, so that no one can grow the system chain at will."""
 
 from __future__ import annotations
 
@@ -46,14 +48,24 @@ class TokenOperation(Operation):
         )
 
 
-def _answer(status: int, content: dict[str, Any]) -> Response[bytes]:
+def _answer(status: int, content: dict[str, Any], headers: dict[str, str] | None = None) -> Response[bytes]:
     return Response(
-        content=json.dumps(content).encode(), status_code=status, media_type=MediaType.JSON, headers=NO_STORE
+        content=json.dumps(content).encode(),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers={**NO_STORE, **(headers or {})},
     )
 
 
-def _refusal(error: str, description: str, status: int = 400) -> Response[bytes]:
-    return _answer(status, {"error": error, "error_description": description})
+def _refusal(error: str, description: str, status: int = 400, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return _answer(status, {"error": error, "error_description": description}, headers)
+
+
+class _Throttled(Exception):
+    """A refusal over the address's limit: raised inside the transaction to roll its entry back."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
 
 
 @post(
@@ -78,19 +90,27 @@ def token(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
         return _refusal("invalid_request", "too many parameters")
     grant: oauth.Grant | None = None
     refused: oauth.OAuthError | None = None
-    with unit_of_work(runtime.sessions) as session:
-        try:
-            grant = oauth.grant_client_credentials(
-                session,
-                runtime.keys,
-                form,
-                audience=oauth.token_endpoint(runtime.settings.public_base_url),
-                now=time.time(),
-                at=runtime.clock.now(),
-                source_address=request.client.host if request.client else None,
-            )
-        except oauth.OAuthError as error:
-            refused = error  # the refusal's journal entry (and the used jti) commit with the block
+    address = request.client.host if request.client else None
+    try:
+        with unit_of_work(runtime.sessions) as session:
+            try:
+                grant = oauth.grant_client_credentials(
+                    session,
+                    runtime.keys,
+                    form,
+                    audience=oauth.token_endpoint(runtime.settings.public_base_url),
+                    now=time.time(),
+                    at=runtime.clock.now(),
+                    source_address=address,
+                )
+            except oauth.OAuthError as error:
+                if (wait := runtime.address_limiter.hit(address, "refused-token")) is not None:
+                    raise _Throttled(wait.seconds) from error
+                refused = error  # the refusal's journal entry (and the used jti) commit with the block
+    except _Throttled as throttled:
+        # RFC 6749 has no error code for this; slow_down is RFC 8628's, the nearest in meaning.
+        description = "too many refused requests from this address: try again later"
+        return _refusal("slow_down", description, 429, {"Retry-After": str(throttled.seconds)})
     if grant is None:
         assert refused is not None
         return _refusal(refused.error, refused.description, refused.status)

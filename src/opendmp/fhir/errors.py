@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException
 
 from opendmp.fhir.json import FHIR_JSON, UnsupportedMediaType, encode
 from opendmp.fhir.outcome import STATUS_AND_CODE, for_status, operation_outcome
-from opendmp.kit.errors import DomainError, ErrorKind
+from opendmp.kit.errors import DomainError, ErrorKind, TooManyRequests
 from opendmp.kit.logging import get_logger
 
 log = get_logger("opendmp.errors")
@@ -34,7 +34,8 @@ def _answer(
 def domain_error(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
     status, code = STATUS_AND_CODE[error.kind]
     message = "no such resource" if error.kind is ErrorKind.NOT_FOUND else error.message
-    return _answer(request, status, operation_outcome(code, message, field=error.field))
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyRequests) else None
+    return _answer(request, status, operation_outcome(code, message, field=error.field), headers)
 
 
 def unsupported_media(request: Request[Any, Any, Any], error: UnsupportedMediaType) -> Response[Any]:

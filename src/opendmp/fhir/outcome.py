@@ -17,6 +17,7 @@ STATUS_AND_CODE: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.PRECONDITION: (412, "conflict"),
     ErrorKind.BUSINESS_RULE: (422, "business-rule"),
     ErrorKind.TOO_LARGE: (413, "too-costly"),
+    ErrorKind.TOO_MANY_REQUESTS: (429, "throttled"),
 }
 
 # Statuses raised by the HTTP layer itself (routing, methods, media types, limits).

@@ -22,6 +22,7 @@ class ErrorKind(StrEnum):
     PRECONDITION = "precondition"
     BUSINESS_RULE = "business-rule"  # well-formed but against a rule of the domain
     TOO_LARGE = "too-large"
+    TOO_MANY_REQUESTS = "too-many-requests"  # a rate limit: come back after `retry_after` seconds
 
 
 class DomainError(Exception):
@@ -36,6 +37,16 @@ class DomainError(Exception):
         # entry of a refusal that may come after other writes of the same transaction (a bundle's
         # second document), which must not commit with it.
         self.replay: list[Callable[[Any], None]] = []
+
+
+class TooManyRequests(DomainError):
+    """Over a rate limit: refused before any work (and before any journal entry)."""
+
+    kind = ErrorKind.TOO_MANY_REQUESTS
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many requests: try again later")
+        self.retry_after = retry_after
 
 
 class InvalidInput(DomainError):

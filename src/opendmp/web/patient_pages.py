@@ -60,7 +60,7 @@ class Edge:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.secrets = AuthSecrets.from_master_key(runtime.keys.master_key)
-        self.limiter = AddressLimiter(runtime.settings.login_rate_limit)
+        self.limiter: AddressLimiter = runtime.address_limiter
         self.policy = login_sessions.SessionPolicy.from_settings(runtime.settings)
         self.secure = runtime.settings.secure_cookies
         # __Host- cookies: Secure, no Domain, path "/": no sibling host can set or shadow them.
@@ -155,6 +155,8 @@ def _csrf_ok(page: Page, form: dict[str, Any]) -> bool:
 
 
 def _csrf_refused(page: Page) -> Response[str]:
+    if (limited := _limited(page, "refused-form")) is not None:
+        return limited  # a flood of forged forms: answered, not journaled
     _journal_refusal(
         page.edge.runtime, patients.anonymous(address_of(page.request)), "auth:csrf", "missing-or-wrong-token"
     )
@@ -197,6 +199,8 @@ def _current(page: Page, stage: SessionStage) -> tuple[str, login_sessions.Curre
         with unit_of_work(runtime.sessions) as db:
             current = login_sessions.current(db, token, runtime.clock.now(), edge.policy, stage=stage)
     except login_sessions.SessionInvalid as refused:
+        if token and (limited := _limited(page, "refused-session")) is not None:
+            return limited  # a flood of made-up session ids: answered, not journaled
         if token:
             _journal_refusal(runtime, patients.anonymous(address_of(page.request)), "auth:session", refused.reason)
         page.cookies.append(edge.expired(edge.session_cookie))
