@@ -1,9 +1,11 @@
 """Refusals before anyone is identified (bad bearer tokens, refused token requests, forged forms
 and made-up session ids) count per source address: past the limit they answer 429 with
-Retry-After and write nothing, so a flood cannot grow the system journal chain at will."""
+Retry-After and write nothing, so a flood cannot grow the system journal chain at will. A 401
+says why in RFC 6750 terms."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +14,9 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 
 from opendmp.app import create_app
+from opendmp.auth.tokens import issue_token
 from opendmp.config import Settings
+from opendmp.identity.actor import Actor
 from opendmp.journal.models import JournalEntry
 from opendmp.kit.db import unit_of_work
 from opendmp.runtime import Runtime
@@ -76,3 +80,15 @@ def test_a_flood_of_forged_forms_and_session_ids_gets_429_and_at_most_the_limits
     assert [a.status_code for a in sessions] == [401] * LIMIT + [429] * LIMIT
     assert "retry-after" in sessions[-1].headers
     assert journaled(runtime, "auth:csrf") == LIMIT and journaled(runtime, "auth:session") == LIMIT
+
+
+def test_a_bad_or_expired_token_is_told_invalid_token_and_a_missing_one_only_bearer(
+    client: TestClient[Any], runtime: Runtime
+) -> None:
+    expired = issue_token(runtime.keys, Actor.professional("10000000002", "10"), dev=True, now=time.time() - 86400)
+    for token in ("forged.token.value", expired):
+        answer = client.get("/fhir/Patient?identifier=x", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"] == 'Bearer realm="opendmp", error="invalid_token"'
+    missing = client.get("/fhir/Patient?identifier=x")
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == 'Bearer realm="opendmp"'

@@ -9,6 +9,7 @@ from typing import Any
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 
+from opendmp.auth.tokens import TokenRefused
 from opendmp.fhir.json import FHIR_JSON, UnsupportedMediaType, encode
 from opendmp.fhir.outcome import STATUS_AND_CODE, for_status, operation_outcome
 from opendmp.kit.errors import DomainError, ErrorKind, TooManyRequests
@@ -22,7 +23,8 @@ def _answer(
 ) -> Response[Any]:
     headers = {"Cache-Control": "no-store", **(headers or {})}
     if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="opendmp"'
+        # RFC 6750 §3.1: no error code when no token was given, invalid_token for a bad one.
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="opendmp"')
     if request.url.path.startswith("/fhir"):
         return Response(content=encode(outcome), status_code=status, media_type=FHIR_JSON, headers=headers)
     message = outcome["issue"][0].get("diagnostics", "")
@@ -35,6 +37,8 @@ def domain_error(request: Request[Any, Any, Any], error: DomainError) -> Respons
     status, code = STATUS_AND_CODE[error.kind]
     message = "no such resource" if error.kind is ErrorKind.NOT_FOUND else error.message
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyRequests) else None
+    if isinstance(error, TokenRefused):
+        headers = {"WWW-Authenticate": 'Bearer realm="opendmp", error="invalid_token"'}
     return _answer(request, status, operation_outcome(code, message, field=error.field), headers)
 
 
