@@ -400,3 +400,15 @@ def test_a_known_device_backs_off_on_its_own_failures(web: TestClient[Any], runt
         for _ in range(6)
     ]
     assert statuses == [401] * 5 + [429]
+
+
+def test_forms_refuse_bodies_over_16_kib_with_413(web: TestClient[Any], runtime: Runtime) -> None:
+    token = csrf(web.get("/connexion").text)
+    padding = "x" * (100 * 1024)
+    for path in ("/connexion", "/activation", "/mot-de-passe-oublie", "/identifiant-oublie"):
+        answer = web.post(path, data={"csrf_token": token, "identifiant": padding})
+        assert answer.status_code == 413, path
+    # A form of ordinary size still gets through to its checks.
+    assert web.post("/connexion", data={"csrf_token": token, "identifiant": "ABCDE23456"}).status_code == 401
+    with unit_of_work(runtime.sessions) as db:
+        assert db.execute(select(JournalEntry).where(JournalEntry.reason == "unknown-identifier")).first()

@@ -27,6 +27,7 @@ from opendmp.kit.errors import DomainError, InvalidInput
 from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
 from opendmp.web.patient_pages import (
+    MAX_FORM_BYTES,
     Form,
     Page,
     _csrf_ok,
@@ -96,7 +97,7 @@ def totp_page(request: Request[Any, Any, Any]) -> Response[str]:
     return _totp_page(page, enrolled=enrolled)
 
 
-@post("/mon-compte/application", status_code=200, include_in_schema=False)
+@post("/mon-compte/application", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def totp_begin(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     """A new secret, shown once; the previous app stops working until the new one is confirmed."""
@@ -119,7 +120,9 @@ def totp_begin(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     return _run(page, work, lambda error: _totp_page(page, 400, error=error.message))
 
 
-@post("/mon-compte/application/confirmer", status_code=200, include_in_schema=False)
+@post(
+    "/mon-compte/application/confirmer", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES
+)
 @threaded
 def totp_confirm(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -222,7 +225,7 @@ def delegations_page(request: Request[Any, Any, Any]) -> Response[str]:
     return _delegations_page(page, found[1].actor.at(address_of(request)), selected=_selected(request.query_params))
 
 
-@post("/mon-compte/delegations", status_code=200, include_in_schema=False)
+@post("/mon-compte/delegations", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def delegation_grant(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -271,7 +274,7 @@ def delegation_grant(request: Request[Any, Any, Any], data: Form) -> Response[st
     return _run(page, work, refused)
 
 
-@post("/mon-compte/delegations/retirer", status_code=200, include_in_schema=False)
+@post("/mon-compte/delegations/retirer", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def delegation_revoke(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)

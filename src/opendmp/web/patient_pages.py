@@ -46,6 +46,9 @@ _templates = Environment(
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 REMEMBER_MAX_AGE = 365 * 24 * 3600
+# Forms are a few short fields: a small limit, so that no one posts document-sized bodies to
+# pages open to anyone (the app-wide limit is sized for FHIR bundles).
+MAX_FORM_BYTES = 16 * 1024
 PRE_SESSION_MAX_AGE = 3600
 RELATIONS = {"holder": "votre dossier", "representative": "enfant (représentant légal)", "delegate": "délégation"}
 
@@ -328,7 +331,7 @@ def login_page(request: Request[Any, Any, Any]) -> Response[str]:
     return _login_form(page, identifier=group(remembered, 5) if remembered else "", remember=bool(remembered))
 
 
-@post("/connexion", status_code=200, include_in_schema=False)
+@post("/connexion", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def login_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -367,7 +370,7 @@ def login_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     return _run(page, work, refused)
 
 
-@post("/connexion/oublier", status_code=200, include_in_schema=False)
+@post("/connexion/oublier", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def forget_identifier(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -402,7 +405,7 @@ def code_page(request: Request[Any, Any, Any]) -> Response[str]:
     return found if isinstance(found, Response) else _code_form(page)
 
 
-@post("/connexion/code", status_code=200, include_in_schema=False)
+@post("/connexion/code", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def code_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -433,7 +436,7 @@ def code_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     return _run(page, work, lambda error: _code_form(page, _status_of(error), error=error.message))
 
 
-@post("/connexion/code/renvoyer", status_code=200, include_in_schema=False)
+@post("/connexion/code/renvoyer", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def code_resend(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -456,7 +459,7 @@ def code_resend(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     return _run(page, work, lambda error: _code_form(page, 400, error=error.message))
 
 
-@post("/deconnexion", status_code=200, include_in_schema=False)
+@post("/deconnexion", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def logout(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -543,7 +546,7 @@ def activation_page(request: Request[Any, Any, Any]) -> Response[str]:
     return _activation_form(Page(edge_of(request), request))
 
 
-@post("/activation", status_code=200, include_in_schema=False)
+@post("/activation", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def activation_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -602,7 +605,7 @@ def activation_password_page(request: Request[Any, Any, Any]) -> Response[str]:
     return found if isinstance(found, Response) else _password_form(page)
 
 
-@post("/activation/mot-de-passe", status_code=200, include_in_schema=False)
+@post("/activation/mot-de-passe", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def activation_password_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -666,7 +669,7 @@ def activation_contact_page(request: Request[Any, Any, Any]) -> Response[str]:
     return found if isinstance(found, Response) else _contact_form(page)
 
 
-@post("/activation/contact", status_code=200, include_in_schema=False)
+@post("/activation/contact", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def activation_contact_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -720,7 +723,7 @@ def activation_verification_page(request: Request[Any, Any, Any]) -> Response[st
     return found if isinstance(found, Response) else _verification_form(page)
 
 
-@post("/activation/verification", status_code=200, include_in_schema=False)
+@post("/activation/verification", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def activation_verification_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -833,7 +836,7 @@ def change_password_page(request: Request[Any, Any, Any]) -> Response[str]:
     return found if isinstance(found, Response) else _change_form(page)
 
 
-@post("/mon-compte/mot-de-passe", status_code=200, include_in_schema=False)
+@post("/mon-compte/mot-de-passe", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def change_password_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -896,7 +899,7 @@ def _lost_identifier_form(
     )
 
 
-@post("/identifiant-oublie", status_code=200, include_in_schema=False)
+@post("/identifiant-oublie", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def lost_identifier_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -944,7 +947,7 @@ def lost_password_page(request: Request[Any, Any, Any]) -> Response[str]:
     return _lost_password_form(Page(edge_of(request), request))
 
 
-@post("/mot-de-passe-oublie", status_code=200, include_in_schema=False)
+@post("/mot-de-passe-oublie", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def lost_password_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
@@ -994,7 +997,7 @@ def recovery_code_page(request: Request[Any, Any, Any]) -> Response[str]:
     return found if isinstance(found, Response) else _recovery_form(page)
 
 
-@post("/mot-de-passe-oublie/code", status_code=200, include_in_schema=False)
+@post("/mot-de-passe-oublie/code", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def recovery_code_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)

@@ -27,6 +27,7 @@ from opendmp.kit.threads import threaded
 from opendmp.record import service as records
 from opendmp.runtime import Runtime
 from opendmp.web.patient_pages import (
+    MAX_FORM_BYTES,
     Edge,
     Form,
     Page,
@@ -175,7 +176,7 @@ def professional_login_page(request: Request[Any, Any, Any]) -> Response[str]:
     return _start_form(request, oidc.PROFESSIONAL)
 
 
-@post(START[oidc.PROFESSIONAL], status_code=200, include_in_schema=False)
+@post(START[oidc.PROFESSIONAL], status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def professional_login_start(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     return _start(request, data, oidc.PROFESSIONAL)
@@ -187,7 +188,7 @@ def staff_login_page(request: Request[Any, Any, Any]) -> Response[str]:
     return _start_form(request, oidc.STAFF)
 
 
-@post(START[oidc.STAFF], status_code=200, include_in_schema=False)
+@post(START[oidc.STAFF], status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def staff_login_start(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     return _start(request, data, oidc.STAFF)
@@ -360,7 +361,7 @@ def professional_home(request: Request[Any, Any, Any]) -> Response[str]:
     return _landing(request, ActorKind.PROFESSIONAL)
 
 
-@post(HOME[ActorKind.PROFESSIONAL], status_code=200, include_in_schema=False)
+@post(HOME[ActorKind.PROFESSIONAL], status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def professional_lookup(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     return _lookup(request, data, ActorKind.PROFESSIONAL)
@@ -372,7 +373,7 @@ def counter_home(request: Request[Any, Any, Any]) -> Response[str]:
     return _landing(request, ActorKind.COUNTER_AGENT)
 
 
-@post(HOME[ActorKind.COUNTER_AGENT], status_code=200, include_in_schema=False)
+@post(HOME[ActorKind.COUNTER_AGENT], status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def counter_lookup(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     return _lookup(request, data, ActorKind.COUNTER_AGENT)
@@ -414,7 +415,7 @@ def operator_home(request: Request[Any, Any, Any]) -> Response[str]:
 # ---------------------------------------------------------------- logout
 
 
-@post(LOGOUT, status_code=200, include_in_schema=False)
+@post(LOGOUT, status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def logout(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     """Revokes the session here, then sends the browser to the provider's end_session_endpoint
