@@ -287,7 +287,7 @@ def test_totp_app_as_second_factor(runtime: Runtime, clock: FrozenClock) -> None
     ins, record_id = a_record(runtime)
     account = activate(runtime, record_id, ins, secrets)
     with unit_of_work(runtime.sessions) as db:
-        seed = patients.begin_totp(db, account.id, clock.now(), secrets)
+        seed = patients.begin_totp(db, account.id, clock.now(), secrets, password=PASSWORD)
     app = pyotp.TOTP(seed)
     with unit_of_work(runtime.sessions) as db:
         patients.confirm_totp(db, account.id, app.at(clock.now()), clock.now(), secrets)

@@ -58,7 +58,7 @@ def outbox_size(runtime: Runtime) -> int:
 
 
 def enrol_totp(web: TestClient[Any]) -> pyotp.TOTP:
-    page = post_form(web, "/mon-compte/application", {})
+    page = post_form(web, "/mon-compte/application", {"mot_de_passe": PASSWORD})
     assert page.status_code == 200, page.text
     secret = re.search(r'<code id="secret">([A-Z2-7-]+)</code>', page.text)
     uri = re.search(r'<code id="otpauth"[^>]*>([^<]+)</code>', page.text)
@@ -101,6 +101,21 @@ def test_a_totp_app_counts_only_once_its_first_code_is_confirmed(
     with unit_of_work(runtime.sessions) as db:
         assert db.execute(select(PatientAccount.second_factor)).scalar_one() == "sms"
     assert [e.reason for e in journaled(runtime, "auth:login")][-1] == "wrong-code"
+
+
+def test_a_new_totp_secret_is_shown_only_after_the_password_is_typed_again(
+    web: TestClient[Any], runtime: Runtime
+) -> None:
+    logged_in(web, runtime)
+    for typed in ({}, {"mot_de_passe": "pas-le-bon-mot-de-passe"}):
+        answer = post_form(web, "/mon-compte/application", typed)
+        assert answer.status_code == 401 and "Mot de passe incorrect" in answer.text
+        assert 'id="secret"' not in answer.text
+    with unit_of_work(runtime.sessions) as db:
+        account = db.execute(select(PatientAccount)).scalar_one()
+        assert (account.totp_sealed, account.second_factor) == (None, "sms")
+    assert [e.reason for e in journaled(runtime, "auth:totp")] == ["wrong-password", "wrong-password"]
+    enrol_totp(web)  # with the password, the secret is shown
 
 
 def test_account_pages_need_a_session(web: TestClient[Any]) -> None:

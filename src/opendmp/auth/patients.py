@@ -744,9 +744,21 @@ def _totp_match(totp: pyotp.TOTP, typed: str, at: datetime) -> int | None:
     return None
 
 
-def begin_totp(session: Session, account_id: uuid.UUID, at: datetime, secrets: AuthSecrets) -> str:
-    """A new TOTP seed (base32, to type into the app); active once a code from it is confirmed."""
+def begin_totp(
+    session: Session,
+    account_id: uuid.UUID,
+    at: datetime,
+    secrets: AuthSecrets,
+    *,
+    password: str,
+    source_address: str | None = None,
+    subject: str | None = None,
+) -> str:
+    """A new TOTP seed (base32, to type into the app); active once a code from it is confirmed.
+    The password is asked again first: whoever holds a forgotten open session must not be able
+    to move the second factor to their own phone."""
     account = _account(session, account_id)
+    _reauthenticate(session, account, password, at, secrets, "auth:totp", source_address, subject)
     seed = pyotp.random_base32()
     account.totp_sealed = secrets.seal(seed.encode())
     account.totp_last_counter = None
@@ -985,30 +997,46 @@ def change_password(
     """The logged-in holder changes their password: every other session ends. Wrong current
     passwords count on `subject`, the session's login subject (the identifier's by default)."""
     account = _account(session, account_id)
-    holder = holder_actor(session, account, source_address)
-    subject = subject or secrets.digest("login", account.login_id)
-    wait = throttle.waiting(session, subject, at)
-    if wait is not None:
-        raise BackingOff(wait.seconds)
-    if not secrets.check_password(account.password_hash, current):
-        throttle.record_failure(session, subject, at)
-        _journal(
-            session,
-            holder,
-            "auth:password",
-            at,
-            record_id=account.record_id,
-            target=account.id,
-            outcome=journal.Outcome.FAILURE,
-            reason="wrong-password",
-        )
-        raise LoginRefused("wrong-password")
+    holder = _reauthenticate(session, account, current, at, secrets, "auth:password", source_address, subject)
     check_password_strength(new, account.login_id)
     account.password_hash = secrets.hash_password(new)
     account.password_changed_at = account.updated_at = at
     login_sessions.revoke_for_account(session, account.id, at, "password-changed", keep=keep_session)
     session.flush()
     _journal(session, holder, "auth:password", at, record_id=account.record_id, target=account.id, reason="changed")
+
+
+def _reauthenticate(
+    session: Session,
+    account: PatientAccount,
+    password: str,
+    at: datetime,
+    secrets: AuthSecrets,
+    action: str,
+    source_address: str | None,
+    subject: str | None,
+) -> Actor:
+    """The logged-in holder types their password again before a sensitive change; failures count
+    on the session's login subject and back off like a login. Returns the holder."""
+    holder = holder_actor(session, account, source_address)
+    subject = subject or secrets.digest("login", account.login_id)
+    wait = throttle.waiting(session, subject, at)
+    if wait is not None:
+        raise BackingOff(wait.seconds)
+    if not secrets.check_password(account.password_hash, password):
+        throttle.record_failure(session, subject, at)
+        _journal(
+            session,
+            holder,
+            action,
+            at,
+            record_id=account.record_id,
+            target=account.id,
+            outcome=FAILURE,
+            reason="wrong-password",
+        )
+        raise LoginRefused("wrong-password")
+    return holder
 
 
 def disable_account(session: Session, agent: Actor, record_id: uuid.UUID, at: datetime) -> None:

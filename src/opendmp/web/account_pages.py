@@ -100,7 +100,8 @@ def totp_page(request: Request[Any, Any, Any]) -> Response[str]:
 @post("/mon-compte/application", status_code=200, include_in_schema=False, request_max_body_size=MAX_FORM_BYTES)
 @threaded
 def totp_begin(request: Request[Any, Any, Any], data: Form) -> Response[str]:
-    """A new secret, shown once; the previous app stops working until the new one is confirmed."""
+    """A new secret, shown once, after the password is typed again; the previous app stops working
+    until the new one is confirmed."""
     edge = edge_of(request)
     page = Page(edge, request)
     found = _current(page, SessionStage.AUTHENTICATED)
@@ -108,16 +109,28 @@ def totp_begin(request: Request[Any, Any, Any], data: Form) -> Response[str]:
         return found
     if not _csrf_ok(page, data):
         return _csrf_refused(page)
-    account_id = found[1].account_id
+    if (limited := _limited(page, "login")) is not None:
+        return limited
+    account_id, subject = found[1].account_id, found[1].subject
     assert account_id is not None
+    password = str(data.get("mot_de_passe") or "")
 
     def work(db: Session) -> Response[str]:
-        seed = patients.begin_totp(db, account_id, edge.runtime.clock.now(), edge.secrets)
+        now = edge.runtime.clock.now()
+        seed = patients.begin_totp(
+            db, account_id, now, edge.secrets, password=password, source_address=address_of(request), subject=subject
+        )
         login_id = _account(db, account_id).login_id
         uri = pyotp.TOTP(seed).provisioning_uri(name=group(login_id, 5), issuer_name=TOTP_ISSUER)
         return _totp_page(page, seed=seed, uri=uri)
 
-    return _run(page, work, lambda error: _totp_page(page, 400, error=error.message))
+    def refused(error: DomainError) -> Response[str]:
+        message = "Mot de passe incorrect." if isinstance(error, patients.LoginRefused) else error.message
+        with unit_of_work(edge.runtime.sessions) as db:
+            enrolled = _account(db, account_id).second_factor == SecondFactor.TOTP.value
+        return _totp_page(page, _status_of(error), enrolled=enrolled, error=message)
+
+    return _run(page, work, refused)
 
 
 @post(
