@@ -183,6 +183,16 @@ def send_notifications(context: JobContext, now: datetime) -> JobResult:
     return JobResult("notify", report.sent, report.failed)
 
 
+def purge_logins(context: JobContext, now: datetime) -> JobResult:
+    """Forget expired sessions, spent codes, abandoned OpenID Connect logins, stale throttle rows
+    and expired client assertions."""
+    from opendmp.auth.purge import purge_expired
+
+    with unit_of_work(context.sessions) as session:
+        purged = purge_expired(session, now)
+    return JobResult("auth-purge", purged.total, 0)
+
+
 def announce_invisible(context: JobContext, now: datetime) -> JobResult:
     from opendmp.consent.service import announce_invisible_documents
 
@@ -223,6 +233,12 @@ JOBS: dict[str, Job] = {
             announce_invisible,
         ),
         Job("notify", "send due notifications (email, SMS), retry failed ones with backoff", send_notifications),
+        Job(
+            "auth-purge",
+            "delete expired sessions, spent codes, abandoned OpenID Connect logins, stale throttle rows and "
+            "expired client assertions",
+            purge_logins,
+        ),
     )
 }
 

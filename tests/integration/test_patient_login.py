@@ -14,12 +14,22 @@ from sqlalchemy import select
 
 from opendmp.auth import delegations, patients, throttle
 from opendmp.auth import sessions as login_sessions
-from opendmp.auth.account_models import AuthSession, OneTimeCode, PatientAccount, SecondFactor, SessionStage
+from opendmp.auth.account_models import (
+    AuthSession,
+    LoginThrottle,
+    OneTimeCode,
+    PatientAccount,
+    SecondFactor,
+    SessionStage,
+)
 from opendmp.auth.hashing import ARGON2_MEMORY_KIB, AuthSecrets, make_hasher
+from opendmp.auth.models import ClientAssertionJti
+from opendmp.auth.staff_models import PendingLogin
 from opendmp.document import service as documents
 from opendmp.identity.actor import Actor
 from opendmp.identity.ins import Ins
 from opendmp.identity.models import Patient
+from opendmp.jobs import run_jobs
 from opendmp.journal.models import JournalEntry
 from opendmp.kit.clock import FrozenClock
 from opendmp.kit.db import unit_of_work
@@ -29,10 +39,12 @@ from opendmp.record.service import RepresentativeIn
 from opendmp.runtime import Runtime
 from tests import factories as f
 from tests.integration.test_notify import submit
+from tests.integration.test_software_clients import client_key, establishment, register
 
 AGENT = Actor.counter_agent("agent-cpam-75", organisation="750000001")
 PASSWORD = "une phrase de passe solide"
 PHONE = "06 12 34 56 78"
+CODE_STEP = timedelta(minutes=10)
 
 
 def auth_secrets(runtime: Runtime) -> AuthSecrets:
@@ -539,3 +551,64 @@ def test_a_revoked_delegation_gives_nothing(runtime: Runtime) -> None:
     with pytest.raises(HiddenFromActor), unit_of_work(runtime.sessions) as db:
         documents.search_documents(db, carer, record_id, documents.DocumentQuery(), now)
     assert journal_reasons(runtime, "delegation:grant") == [None]
+
+
+# ---------------------------------------------------------------- housekeeping
+
+
+def test_the_auth_purge_job_forgets_expired_login_rows_and_keeps_live_ones(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    secrets = auth_secrets(runtime)
+    ins, record_id = a_record(runtime)
+    account = activate(runtime, record_id, ins, secrets)  # its contact code is now used
+    establishment(runtime)
+    client_id = uuid.UUID(register(runtime, client_key()))
+    now = clock.now()
+    policy = login_sessions.SessionPolicy.from_settings(runtime.settings)
+    day, minute = timedelta(days=1), timedelta(minutes=1)
+    with unit_of_work(runtime.sessions) as db:
+        patients.send_login_code(db, account.id, now, secrets)  # live
+        db.add(
+            OneTimeCode(
+                record_id=record_id,
+                account_id=account.id,
+                purpose="recovery",
+                digest="0" * 64,
+                channel="sms",
+                created_at=now - 2 * CODE_STEP,
+                expires_at=now - CODE_STEP,
+            )
+        )
+        login_sessions.start(db, Actor.patient(ins), SessionStage.AUTHENTICATED, now - 2 * day, policy, secrets.random)
+        login_sessions.start(db, Actor.patient(ins), SessionStage.AUTHENTICATED, now, policy, secrets.random)
+        for name, expires in (("expired", now - minute), ("live", now + minute)):
+            db.add(
+                PendingLogin(
+                    state_digest=name,
+                    provider="staff",
+                    browser="b",
+                    nonce="n",
+                    code_verifier="v",
+                    created_at=now - 2 * minute,
+                    expires_at=expires,
+                )
+            )
+            db.add(ClientAssertionJti(client_id=client_id, jti=name, expires_at=expires))
+        db.add_all(
+            [
+                LoginThrottle(subject="stale", failures=3, last_failure_at=now - 2 * day),
+                LoginThrottle(subject="recent", failures=3, last_failure_at=now - minute),
+                LoginThrottle(
+                    subject="backing-off", failures=30, last_failure_at=now - 2 * day, backoff_until=now + day
+                ),
+            ]
+        )
+    [result] = run_jobs(runtime.job_context(), now, ["auth-purge"])
+    assert (result.name, result.done, result.failed) == ("auth-purge", 6, 0)
+    with unit_of_work(runtime.sessions) as db:
+        assert [c.purpose for c in db.execute(select(OneTimeCode)).scalars()] == ["login"]
+        assert [s.created_at for s in db.execute(select(AuthSession)).scalars()] == [now]
+        assert db.execute(select(PendingLogin.state_digest)).scalars().all() == ["live"]
+        assert db.execute(select(ClientAssertionJti.jti)).scalars().all() == ["live"]
+        assert sorted(db.execute(select(LoginThrottle.subject)).scalars()) == ["backing-off", "recent"]
