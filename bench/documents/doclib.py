@@ -122,13 +122,17 @@ def doctor(t: bl.Target) -> str:
             rpps: str = conn.execute(
                 text("SELECT rpps FROM professional WHERE profession = '10' ORDER BY rpps LIMIT 1")
             ).scalar_one()
-            missing = conn.execute(
-                text(
-                    "SELECT id FROM record WHERE NOT EXISTS (SELECT 1 FROM authorisation a "
-                    "WHERE a.record_id = record.id AND a.rpps = :rpps AND a.revoked_at IS NULL)"
-                ),
-                {"rpps": rpps},
-            ).scalars().all()
+            missing = (
+                conn.execute(
+                    text(
+                        "SELECT id FROM record WHERE NOT EXISTS (SELECT 1 FROM authorisation a "
+                        "WHERE a.record_id = record.id AND a.rpps = :rpps AND a.revoked_at IS NULL)"
+                    ),
+                    {"rpps": rpps},
+                )
+                .scalars()
+                .all()
+            )
             now = datetime.now(UTC)
 
             def stamp(at: datetime) -> Any:  # SQLite keeps datetimes as SQLAlchemy writes them
