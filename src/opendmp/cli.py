@@ -1148,6 +1148,45 @@ def notify_retry(message_id: str) -> None:
     err.print(f"message {message_id} queued again")
 
 
+credentials_app = typer.Typer(no_args_is_help=True, help="Patients' credentials: the insurer's mailing.")
+app.add_typer(credentials_app, name="credentials")
+
+
+@credentials_app.command("letters")
+def credentials_letters(
+    folder: Annotated[Path, typer.Option("--out", help="the folder the PDF letters are written to")],
+    limit: Annotated[int | None, typer.Option(min=1, help="at most this many letters")] = None,
+) -> None:
+    """Write one credentials letter (PDF) per person whose activation code reached no one (an
+    automatic or online opening without a verified contact), each with a fresh code; they are
+    marked posted, so the next run writes only new ones."""
+    from opendmp.auth import letters
+    from opendmp.auth.hashing import AuthSecrets
+    from opendmp.kit.db import unit_of_work
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise fail(f"cannot create {folder}: {error.strerror}", 1) from error
+    written: list[Path] = []
+    with runtime_scope() as runtime, domain_errors():
+        secrets = AuthSecrets.from_master_key(runtime.keys.master_key)
+        url = letters.activation_url(runtime.settings.public_base_url)
+        with unit_of_work(runtime.sessions) as session:
+            mailed = letters.mail_pending(session, operator_actor(), runtime.clock.now(), secrets, limit=limit)
+            # Written before the commit: letters that cannot be written leave the accounts unposted.
+            try:
+                for one in mailed:
+                    path = folder / f"{one.account_id}.pdf"
+                    path.write_bytes(letters.render(one.credentials, one.holder_name, url))
+                    written.append(path)
+            except OSError as error:
+                for path in written:
+                    path.unlink(missing_ok=True)
+                raise fail(f"cannot write the letters: {error.strerror}", 1) from error
+    out.print(f"{len(written)} letter(s) written to {folder}")
+
+
 # ---------------------------------------------------------------- jobs, audit, seed
 
 

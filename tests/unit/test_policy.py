@@ -607,3 +607,12 @@ def test_a_caregiver_with_a_delegation_reads_but_grants_no_access() -> None:
     )
     assert not decision.allowed and decision.reason == "delegates-give-no-consent"
     assert reads(Actor.patient(caregiver), document(record=record))
+
+
+def test_credentials_are_issued_by_the_system_and_those_who_hand_them_over_never_by_the_batch() -> None:
+    creation = Actor.software("client-1", "750000001", OTHER_DOCTOR.id, "10", frozenset({"dmp:creation"}))
+    feeding = dataclasses.replace(creation, scopes=frozenset({"dmp:alimentation"}))
+    issuers = (Actor.system("credentials-at-opening"), COUNTER, OTHER_DOCTOR, creation, Actor.operator("ops"))
+    assert all(decide(actor, Action.CREDENTIALS_ISSUE, FACTS, NOW).allowed for actor in issuers)
+    for refused in (Actor.insurer_feed(), Actor.patient(HOLDER), Actor.patient(STRANGER), feeding):
+        assert not decide(refused, Action.CREDENTIALS_ISSUE, FACTS, NOW).allowed

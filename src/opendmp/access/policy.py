@@ -22,7 +22,10 @@ The rules, in the order `decide` applies them (each has its named test in tests/
 - the insurer feed and counter agents open records but never read content; operators administer
   but read no documents;
 - the counter agent or professional (or software) who opened a record may print its holder's
-  credentials letter again within LETTER_REPRINT_WINDOW, until the holder activates.
+  credentials letter again within LETTER_REPRINT_WINDOW, until the holder activates;
+- the holder's identifier and activation code are issued (CREDENTIALS_ISSUE) by those who hand
+  them over: counter agents and professionals (or software) facing the person, operators, and the
+  system step that issues them at automatic and online openings and for the insurer's mailing.
 The same rules are `readable_by` in SQL, for lists; a property test proves they agree.
 """
 
@@ -76,6 +79,7 @@ class Action(StrEnum):
     EMERGENCY_REVIEW = "emergency:review"
     MATRIX_ADMIN = "matrix:admin"
     CREDENTIALS_LETTER = "credentials:letter"  # print (again) the holder's activation letter
+    CREDENTIALS_ISSUE = "credentials:issue"  # a new activation code (identifier kept), not content
 
 
 # The OAuth2 scopes of software clients, one per DMP-compatible profile, and the actions each
@@ -87,7 +91,8 @@ SCOPE_FEEDING = "dmp:alimentation"
 SCOPE_CONSULTATION = "dmp:consultation"
 _ANY_PROFILE = frozenset({Action.RECORD_LOOKUP, Action.CONSENT_DECLARE})
 SCOPE_ACTIONS: Mapping[str, frozenset[Action]] = {
-    SCOPE_CREATION: _ANY_PROFILE | {Action.RECORD_OPEN, Action.DOCUMENT_CREATE, Action.CREDENTIALS_LETTER},
+    SCOPE_CREATION: _ANY_PROFILE
+    | {Action.RECORD_OPEN, Action.DOCUMENT_CREATE, Action.CREDENTIALS_LETTER, Action.CREDENTIALS_ISSUE},
     SCOPE_FEEDING: _ANY_PROFILE
     | {Action.DOCUMENT_CREATE, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE, Action.DOCUMENT_MASK},
     SCOPE_CONSULTATION: _ANY_PROFILE | {Action.RECORD_READ, Action.DOCUMENT_READ, Action.EMERGENCY_ACCESS},
@@ -273,9 +278,14 @@ _OPERATOR_ACTIONS = frozenset(
         Action.EMERGENCY_REVIEW,
         Action.MATRIX_ADMIN,
         Action.JOURNAL_FORENSICS,
+        Action.CREDENTIALS_ISSUE,
     }
 )
-_SYSTEM_ACTIONS = frozenset({Action.RECORD_ACTIVATE, Action.RECORD_PURGE, Action.RECORD_MANAGE_REPRESENTATIVES})
+# The system issues credentials for openers who hand none over (the insurer's batch, a person
+# online) and for the insurer's mailing; never the opener itself (it would hold the code).
+_SYSTEM_ACTIONS = frozenset(
+    {Action.RECORD_ACTIVATE, Action.RECORD_PURGE, Action.RECORD_MANAGE_REPRESENTATIVES, Action.CREDENTIALS_ISSUE}
+)
 _OPENERS = frozenset(
     {
         ActorKind.PATIENT,
@@ -369,6 +379,8 @@ def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decis
             return _answer(True, "delegate", "delegate")
         return _answer(False, "not-holder")
 
+    if kind in _LETTER_PRINTERS and action is Action.CREDENTIALS_ISSUE:
+        return _answer(True, "hands-over-credentials", kind.value)
     if kind in _LOOKERS and action is _RECORD_LOOKUP:
         access = _access(kind, rpps, target, now)
         return _answer(True, "lookup", access[0] if access else "lookup")

@@ -24,6 +24,15 @@ class AccountStatus(StrEnum):
     DISABLED = "disabled"  # by a counter agent or an operator: every session ends
 
 
+class Delivery(StrEnum):
+    """How an activation code reached its holder."""
+
+    IN_PERSON = "in-person"  # the opener's or counter agent's letter, handed over
+    EMAIL = "email"
+    SMS = "sms"
+    POST = "post"  # the insurer's mailing (opendmp credentials letters)
+
+
 class SecondFactor(StrEnum):
     SMS = "sms"
     EMAIL = "email"
@@ -59,6 +68,10 @@ class PatientAccount(Base):
     # The provisional activation code (keyed digest, so it can be looked up), single use.
     activation_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     activation_expires_at: Mapped[datetime | None]
+    # How the current activation code reached the holder ("in-person", "email", "sms", "post") and
+    # when; None: issued by the system with no contact, waiting for the insurer's mailing.
+    delivery: Mapped[str | None] = mapped_column(String(10))
+    delivered_at: Mapped[datetime | None]
     # The Vitale card serial printed on the card, when the counter noted it (activation proof).
     card_serial: Mapped[str | None] = mapped_column(String(20))
     second_factor: Mapped[str] = mapped_column(String(10), default=SecondFactor.SMS.value)

@@ -4,27 +4,35 @@ to activate. A PDF made in memory and handed to the opener only, never stored: t
 clear nowhere else (the database keeps its digest).
 
 The opener may print it again for a short while (access.policy.LETTER_REPRINT_WINDOW): each print
-draws a fresh code, which replaces the previous one, so a lost print is worthless."""
+draws a fresh code, which replaces the previous one, so a lost print is worthless.
+
+People whose record was opened by the insurer's batch or online, and who had no verified contact
+to send the code to, get the same letter by post: `mail_pending` draws a fresh code for each
+account no code reached yet, once (`opendmp credentials letters` writes the PDFs)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from fpdf import FPDF
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opendmp.access import service as access
 from opendmp.access.policy import Action, CredentialsLetter
-from opendmp.auth.account_models import AccountStatus
+from opendmp.auth.account_models import AccountStatus, PatientAccount
 from opendmp.auth.hashing import AuthSecrets, group
 from opendmp.auth.patients import Credentials, account_of_record, issue_credentials
 from opendmp.identity.actor import Actor, ActorKind
 from opendmp.record import repository as records_repo
 from opendmp.record.errors import RecordNotFound
+from opendmp.record.models import Record, RecordStatus
 
-# Who opens with the patient in front of them, and so prints a letter at opening; the insurer's
-# automatic openings and online openings get their code later, from a counter agent's recovery.
+# Who opens with the patient in front of them, and so prints a letter at opening; for the insurer's
+# automatic openings and online openings a system step issues the code (record.service.open_record),
+# sent to a verified contact or else posted by the insurer's mailing (mail_pending).
 LETTER_OPENERS = frozenset({ActorKind.COUNTER_AGENT, ActorKind.PROFESSIONAL, ActorKind.SOFTWARE})
 ACTIVATION_PATH = "/activation"
 
@@ -54,6 +62,48 @@ def reprint(
     access.require(session, actor, Action.CREDENTIALS_LETTER, target, at)
     credentials = issue_credentials(session, actor, record_id, at, secrets)
     return credentials, f"{patient.given_names} {patient.birth_family}"
+
+
+@dataclass(frozen=True, slots=True)
+class Mailed:
+    """One letter of the insurer's mailing: whose account, the fresh code, the holder's name."""
+
+    account_id: uuid.UUID
+    credentials: Credentials
+    holder_name: str
+
+
+# Records whose holder may still activate: a closed, suspended or refused record gets no letter.
+_MAILABLE = (RecordStatus.ACTIVE.value, RecordStatus.PENDING_OBJECTION.value)
+
+
+def mail_pending(
+    session: Session, actor: Actor, at: datetime, secrets: AuthSecrets, *, limit: int | None = None
+) -> list[Mailed]:
+    """A fresh activation code for each pending account whose code reached no one (issued by the
+    system at an automatic or online opening, without a verified contact), oldest first; each is
+    marked delivered by post and journaled on its record's chain (never the code). On PostgreSQL
+    the rows are locked and those another mailing holds skipped: two runs never post one person
+    twice (SQLite has a single writer)."""
+    rows = session.execute(
+        select(PatientAccount.id, PatientAccount.record_id)
+        .join(Record, Record.id == PatientAccount.record_id)
+        .where(
+            PatientAccount.status == AccountStatus.PENDING.value,
+            PatientAccount.delivery.is_(None),
+            Record.status.in_(_MAILABLE),
+        )
+        .order_by(PatientAccount.created_at, PatientAccount.id)
+        .limit(limit)
+        .with_for_update(of=PatientAccount, skip_locked=True)
+    ).all()
+    mailed = []
+    for account_id, record_id in rows:
+        credentials = issue_credentials(session, actor, record_id, at, secrets, posted=True)
+        patient = records_repo.get_patient(session, record_id)
+        assert patient is not None  # issue_credentials checked the record and its holder
+        mailed.append(Mailed(account_id, credentials, f"{patient.given_names} {patient.birth_family}"))
+    return mailed
 
 
 def _latin1(text: str) -> str:

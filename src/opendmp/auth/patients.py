@@ -33,6 +33,7 @@ from opendmp.auth import throttle
 from opendmp.auth.account_models import (
     AccountStatus,
     CodePurpose,
+    Delivery,
     OneTimeCode,
     PatientAccount,
     SecondFactor,
@@ -267,13 +268,17 @@ def issue_credentials(
     *,
     card_serial: str | None = None,
     send: bool = False,
+    posted: bool = False,
 ) -> Credentials:
     """Give the holder an identifier (kept if they have one) and a fresh activation code, valid
     six weeks; the previous code stops working. Called by whoever opened the record (the counter
-    prints the letter), or later by a counter agent to recover a lost account. With `send`, the
-    code also goes to the holder's verified email (else phone) through the outbox."""
+    prints the letter), by the system at automatic and online openings and for the insurer's
+    mailing (`posted`), or later by a counter agent to recover a lost account. With `send`, the
+    code also goes to the holder's verified email (else phone) through the outbox. The account
+    keeps how this code was delivered: a system issue that reached no one waits for the mailing."""
     record, patient = _record_and_patient(session, record_id)
-    access.require(session, actor, Action.RECORD_LOOKUP, records_repo.load_facts(session, record, patient, at), at)
+    facts = records_repo.load_facts(session, record, patient, at)
+    access.require(session, actor, Action.CREDENTIALS_ISSUE, facts, at)
     account = session.execute(select(PatientAccount).where(PatientAccount.record_id == record_id)).scalar_one_or_none()
     if account is None:
         account = PatientAccount(
@@ -291,6 +296,7 @@ def issue_credentials(
     if card_serial:
         account.card_serial = normalise_human(card_serial)
     account.updated_at = at
+    delivery = Delivery.POST if posted else None if actor.kind is ActorKind.SYSTEM else Delivery.IN_PERSON
     sent_to = None
     if send:
         contacts = _verified_contacts(session, record_id)
@@ -307,6 +313,9 @@ def issue_credentials(
                 at,
             )
             sent_to = mask_address(contacts[channel])
+            delivery = delivery or Delivery(channel)
+    account.delivery = delivery.value if delivery else None
+    account.delivered_at = at if delivery else None
     session.flush()
     _journal(
         session,
@@ -315,7 +324,7 @@ def issue_credentials(
         at,
         record_id=record_id,
         target=account.id,
-        reason="issued;sent" if sent_to else "issued",
+        reason="issued;sent" if sent_to else "issued;posted" if posted else "issued",
     )
     return Credentials(account.login_id, code, account.activation_expires_at, sent_to)
 

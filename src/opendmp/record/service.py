@@ -66,6 +66,7 @@ MAX_REPRESENTATIVES = 2
 ADULT_AGE = 18
 PHARMACY_STAFF = frozenset({PHARMACIST, "39"})  # pharmacists and pharmacy technicians at the counter
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
+CREDENTIALS_AT_OPENING = "credentials-at-opening"  # the system step's name in the journal
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,8 +405,11 @@ def open_record(
 ) -> PatientRecord:
     """Open a DMP for a person: one per INS, the channel derived from the opener, consent kept
     (or the objection window started under opt-out), the opener in the care team, the ledger fed.
-    With the edge's `secrets`, an opener facing the patient also gets the holder's identifier and
-    activation code for the credentials letter (sent too, when the record has a verified contact)."""
+    With the edge's `secrets`, the holder gets an identifier and an activation code in the same
+    transaction: an opener facing the patient gets them for the credentials letter; for the
+    insurer's batch and online openings a system step issues them, which the opener never sees.
+    Either way they are sent too when the record has a verified contact; else the insurer's
+    mailing posts them (`opendmp credentials letters`)."""
     access.require(session, actor, Action.RECORD_OPEN, NewRecord(request.ins), now)
     existing = repo.record_id_by_ins(session, request.ins)
     if existing is not None:
@@ -423,6 +427,9 @@ def open_record(
         _add_checked_contacts(session, actor, view.record.id, request.contacts, now)
     if secrets is not None and actor.kind in letters.LETTER_OPENERS:
         view.credentials = patients.issue_credentials(session, actor, view.record.id, now, secrets, send=True)
+    elif secrets is not None:
+        system = Actor.system(CREDENTIALS_AT_OPENING)
+        patients.issue_credentials(session, system, view.record.id, now, secrets, send=True)
     return view
 
 
