@@ -196,6 +196,7 @@ def demo(
         run_jobs(runtime.job_context(), runtime.clock.now())
         sample = _demo_examples(runtime)
         _demo_contacts(runtime, sample["nir"])
+        sample["activation"] = _demo_activation(runtime, sample["nir"])
     base = f"http://{host}:{port}"
     with _demo_provider(s, base, sample["rpps"], enabled=provider) as logins:
         _demo_explain(s, base, sample, logins)
@@ -203,6 +204,7 @@ def demo(
 
 
 def _demo_explain(s: Settings, base: str, sample: dict[str, str], logins: str) -> None:
+    activation = sample.get("activation", "").format(base=base)
     err.print(
         f"""
 [bold]OpenDMP demo[/] — {base}
@@ -212,7 +214,7 @@ def _demo_explain(s: Settings, base: str, sample: dict[str, str], logins: str) -
   look a patient up:       curl -H "Authorization: Bearer $TOKEN" -X POST {base}/fhir/Patient/_search \\
                              -d 'identifier=urn:oid:1.2.250.1.213.1.4.11|{sample["nir"]}'
   the patient's token:     opendmp dev-token --ins {sample["nir"]}
-  send notifications:      opendmp notify send   (development: files in {s.data_dir.resolve() / "outbox"})
+{activation}  send notifications:      opendmp notify send   (development: files in {s.data_dir.resolve() / "outbox"})
 {logins}Data in {s.data_dir.resolve()} (delete it to start over). Ctrl-C stops.
 """,
         highlight=False,
@@ -312,6 +314,41 @@ def _demo_contacts(runtime: Any, nir: str) -> None:
         now, actor = runtime.clock.now(), operator_actor()
         notifications.set_contact(session, actor, record_id, ChannelKind.EMAIL, "patient.demo@example.org", now)
         notifications.set_contact(session, actor, record_id, ChannelKind.SMS, "+33600000000", now)
+
+
+def _demo_activation(runtime: Any, nir: str) -> str:
+    """The sample patient's identifier and a fresh activation code, as the counter's letter would
+    give them, while the account is not activated yet (the demo prints them at each start)."""
+    from sqlalchemy import select
+
+    from opendmp.auth import patients
+    from opendmp.auth.account_models import AccountStatus, PatientAccount
+    from opendmp.auth.hashing import AuthSecrets
+    from opendmp.identity.actor import Actor
+    from opendmp.identity.models import Patient
+    from opendmp.kit.db import unit_of_work
+
+    with unit_of_work(runtime.sessions) as session:
+        patient = session.execute(select(Patient).where(Patient.ins_value == nir).limit(1)).scalar_one_or_none()
+        if patient is None:
+            return ""
+        account = session.execute(
+            select(PatientAccount).where(PatientAccount.record_id == patient.record_id)
+        ).scalar_one_or_none()
+        if account is not None and account.status != AccountStatus.PENDING.value:
+            return "  patient login:           {base}/connexion (the demo patient's account is active)\n"
+        credentials = patients.issue_credentials(
+            session,
+            Actor.system("demo"),
+            patient.record_id,
+            runtime.clock.now(),
+            AuthSecrets.from_master_key(runtime.keys.master_key),
+        )
+        born = patient.birth_date.strftime("%d/%m/%Y")
+    return (
+        f"  patient activation:      {{base}}/activation — identifier {credentials.login_id}, "
+        f"code {credentials.activation_code}, NIR {nir}, born {born}\n"
+    )
 
 
 # ---------------------------------------------------------------- tokens

@@ -39,5 +39,8 @@ def test_demo_serves_the_seeded_store_on_a_fresh_directory(tmp_path: Path) -> No
             headers={"Authorization": f"Bearer {token}"},
         )
         assert found.status_code == 200 and found.json()["total"] == 1
+        # The sample patient's identifier and activation code, as a counter's letter gives them.
+        activation = [line for line in (tmp_path / "demo.log").read_text().splitlines() if "patient activation" in line]
+        assert activation and "/activation" in activation[0] and " code " in activation[0]
     finally:
         stop(server)
