@@ -947,6 +947,58 @@ def ledger_assign(entry_id: str, finess: Annotated[str, typer.Option(help="the p
     err.print(f"entry {entry_id} assigned to {finess}")
 
 
+# ---------------------------------------------------------------- statistics
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise fail(f"{option}: a date YYYY-MM-DD is expected, not {text!r}", 2) from error
+
+
+@app.command("stats")
+def stats_show(
+    since: Annotated[str | None, typer.Option("--since", help="first day, YYYY-MM-DD (included)")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="last day, YYYY-MM-DD (included)")] = None,
+    by: Annotated[str, typer.Option("--by", help="channel, region or week")] = "channel",
+    as_json: Annotated[bool, typer.Option("--json", help="only JSON on standard output")] = False,
+) -> None:
+    """Records opened (by channel, region or week) and documents added by source, from the counters."""
+    from opendmp.kit.db import unit_of_work
+    from opendmp.stats.figures import Breakdown, deployment_figures
+
+    if by not in {b.value for b in Breakdown}:
+        raise fail(f"--by: channel, region or week, not {by!r}", 2)
+    first, last = _day(since, "--since"), _day(until, "--until")
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        figures = deployment_figures(
+            session, operator_actor(), runtime.clock.now(), since=first, until=last, by=Breakdown(by)
+        )
+    if as_json:
+        out.print(json.dumps(figures.as_json(), ensure_ascii=False), highlight=False, markup=False)
+        return
+    from rich.table import Table
+
+    period = f"{first or '…'} → {last or '…'}"
+    opened = Table(title=f"DMP ouverts / records opened ({period}): {figures.records_opened:,}".replace(",", "\u202f"))
+    opened.add_column({"channel": "canal / channel", "region": "région / region", "week": "semaine / week"}[by])
+    opened.add_column("ouverts / opened", justify="right")
+    opened.add_column("part / share", justify="right")
+    for _key, label, count in figures.opened_by:
+        share = f"{100 * count / figures.records_opened:.1f} %" if figures.records_opened else "–"
+        opened.add_row(label or "inconnu / unknown", f"{count:,}".replace(",", "\u202f"), share)
+    documents = Table(title=f"Documents ajoutés / documents added: {figures.documents_added:,}".replace(",", "\u202f"))
+    documents.add_column("source")
+    documents.add_column("documents", justify="right")
+    for source, count in figures.documents_by_source.items():
+        documents.add_row(source, f"{count:,}".replace(",", "\u202f"))
+    out.print(opened)
+    out.print(documents)
+
+
 # ---------------------------------------------------------------- access rules and emergencies
 
 matrix_app = typer.Typer(

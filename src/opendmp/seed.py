@@ -34,7 +34,7 @@ from opendmp.kit.db import unit_of_work
 from opendmp.record.models import Channel, Record
 from opendmp.record.service import OpeningPlan, OpeningRequest, RepresentativeIn, plan_opening, write_plans
 from opendmp.runtime import Runtime
-from opendmp.stats import ledger
+from opendmp.stats import counters, ledger
 
 # Channel shares of the 2018–2019 relaunch (DOMAIN.md): pharmacies 31–42 %, patients online
 # 19–39 %, insurer agents 18–32 %, professionals 4–18 %; nurses and establishments are small.
@@ -325,6 +325,7 @@ def seed_platform(
     people = PersonFactory(rng, faker)
     with runtime.sessions() as session:
         rules = ledger.load_rules(session)
+        kinds = counters.organisation_kinds(session)
     channel_of = _weighted(rng, [c for c, _ in CHANNEL_MIX], _cumulative([w for _, w in CHANNEL_MIX]))
     randbelow = _randbelow(rng)
     person = people.person
@@ -378,6 +379,7 @@ def seed_platform(
                     rules=rules,
                     pharmacy_known=actor.organisation is not None,
                     record_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+                    organisation_kind=kinds.get(actor.organisation) if actor.organisation else None,
                 )
             )
             if len(plans) >= batch:

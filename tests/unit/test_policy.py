@@ -616,3 +616,10 @@ def test_credentials_are_issued_by_the_system_and_those_who_hand_them_over_never
     assert all(decide(actor, Action.CREDENTIALS_ISSUE, FACTS, NOW).allowed for actor in issuers)
     for refused in (Actor.insurer_feed(), Actor.patient(HOLDER), Actor.patient(STRANGER), feeding):
         assert not decide(refused, Action.CREDENTIALS_ISSUE, FACTS, NOW).allowed
+
+
+def test_only_operators_read_the_deployment_statistics() -> None:
+    assert decide(Actor.operator("ops"), Action.STATS_READ, None, NOW).allowed
+    others = (Actor.patient(HOLDER), OTHER_DOCTOR, COUNTER, Actor.insurer_feed(), Actor.system("stats"))
+    for refused in others:
+        assert not decide(refused, Action.STATS_READ, None, NOW).allowed

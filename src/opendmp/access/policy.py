@@ -70,6 +70,7 @@ class Action(StrEnum):
     IDENTITY_MERGE = "identity:merge"
     DIRECTORY_ADMIN = "directory:admin"
     REMUNERATION_ASSIGN = "remuneration:assign"
+    STATS_READ = "stats:read"  # the deployment's aggregate figures: operators only
     JOURNAL_READ = "journal:read"  # the record's journal, as the holder sees it (AuditEvent)
     JOURNAL_FORENSICS = "journal:forensics"  # one actor's entries across records: operators only
     CONSENT_READ = "consent:read"
@@ -275,6 +276,7 @@ _OPERATOR_ACTIONS = frozenset(
         Action.IDENTITY_MERGE,
         Action.DIRECTORY_ADMIN,
         Action.REMUNERATION_ASSIGN,
+        Action.STATS_READ,
         Action.EMERGENCY_REVIEW,
         Action.MATRIX_ADMIN,
         Action.JOURNAL_FORENSICS,

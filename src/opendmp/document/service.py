@@ -53,6 +53,7 @@ from opendmp.notify.models import Category
 from opendmp.record import repository as records_repo
 from opendmp.record.errors import RecordClosed, RecordNotFound
 from opendmp.record.models import Record, RecordStatus
+from opendmp.stats import counters
 
 WRITABLE_STATUSES = (RecordStatus.ACTIVE, RecordStatus.PENDING_OBJECTION)
 
@@ -324,6 +325,7 @@ def submit_document(
         record_id=record_id,
         at=now,
     )
+    counters.count_document(session, actor, doc_type.class_code, doc_type.code, now)
     session.flush()
     stored_document = StoredDocument(document, authors, notes=notes)
     if notify:

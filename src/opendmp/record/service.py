@@ -56,7 +56,7 @@ from opendmp.record.models import (
     Record,
     RecordStatus,
 )
-from opendmp.stats import ledger
+from opendmp.stats import counters, ledger
 from opendmp.stats.models import RemunerationEntry
 
 OBJECTION_WINDOW = timedelta(weeks=6)  # opt-out: the person may object for six weeks
@@ -139,6 +139,7 @@ class OpeningPlan:
     ledger: list[dict[str, Any]]
     journal: list[dict[str, Any]]
     journal_head: dict[str, Any]
+    opening: counters.OpeningKey  # the statistics counter it moves (no INS, no record id)
 
 
 def plan_opening(
@@ -150,6 +151,7 @@ def plan_opening(
     rules: Sequence[ledger.Rule],
     pharmacy_known: bool,
     record_id: uuid.UUID | None = None,
+    organisation_kind: str | None = None,
 ) -> OpeningPlan:
     """Validate an opening and build its rows. Raises the domain error of the first rule broken."""
     channel = derive_channel(actor)
@@ -275,11 +277,13 @@ def plan_opening(
         ledger=ledger.plan_entries(rules, actor, channel.value, rid, now, pharmacy_known),
         journal=entries,
         journal_head={"chain": chain, "seq": len(entries), "hash": prev, "checkpointed_seq": 0},
+        opening=counters.opening_key(now, channel.value, request.residence_department, organisation_kind),
     )
 
 
-def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
-    """Insert the rows of many openings, one statement per table.
+def write_plans(session: Session, plans: Sequence[OpeningPlan], *, count: bool = True) -> None:
+    """Insert the rows of many openings, one statement per table, and move the statistics
+    counters (unless `count` is False: the caller moves them later in its transaction).
 
     A few plans (`open_record` writes one) go through SQLAlchemy, whose IntegrityError the caller
     maps. A bulk batch (the seeder) skips SQLAlchemy's per-row work: COPY on PostgreSQL, the
@@ -314,6 +318,8 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
             rows = [row for plan in plans for row in rows_of(plan)]
             if rows:
                 session.execute(insert(model), rows)
+        if count:
+            counters.add_openings(session, [plan.opening for plan in plans])
         return
 
     def fast(column_type: Any, present: list[Any]) -> list[Any] | None:
@@ -392,6 +398,8 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan]) -> None:
                 copy.set_types(types)
             for row in values:
                 copy.write_row(row)
+    if count:
+        counters.add_openings(session, [plan.opening for plan in plans])
 
 
 def open_record(
@@ -416,10 +424,18 @@ def open_record(
         _clear_purged_lookup(session, actor, request.ins, existing)
     rules = ledger.load_rules(session)
     known = ledger.known_pharmacies(session, [actor.organisation] if actor.organisation else [])
-    plan = plan_opening(actor, request, now, policy=policy, rules=rules, pharmacy_known=actor.organisation in known)
+    plan = plan_opening(
+        actor,
+        request,
+        now,
+        policy=policy,
+        rules=rules,
+        pharmacy_known=actor.organisation in known,
+        organisation_kind=counters.organisation_kind(session, actor.organisation),
+    )
     try:
         with session.begin_nested():
-            write_plans(session, [plan])
+            write_plans(session, [plan], count=False)
     except IntegrityError as error:  # a concurrent opening of the same INS won the race
         raise RecordAlreadyExists("this person already has a record", field="patient.identifier") from error
     view = _load(session, plan.record["id"])
@@ -430,6 +446,8 @@ def open_record(
     elif secrets is not None:
         system = Actor.system(CREDENTIALS_AT_OPENING)
         patients.issue_credentials(session, system, view.record.id, now, secrets, send=True)
+    # Last, so that the counter's row stays locked only from here to the commit.
+    counters.add_openings(session, [plan.opening])
     return view
 
 

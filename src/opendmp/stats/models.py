@@ -48,3 +48,34 @@ class RemunerationEntry(Base):
     status: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime]
     assigned_by: Mapped[str | None] = mapped_column(String(64))
+
+
+# Maintained aggregates (docs/decisions/0018): one row per day, dimensions and stripe, moved by an
+# upsert in the transaction of the event. Statistics, not health data: no INS, no record id. An
+# unknown dimension is "" (a NULL would not conflict in the upsert's unique key).
+class OpeningCount(Base):
+    """Records opened, by day, channel, region and department of residence, opener's organisation kind."""
+
+    __tablename__ = "stats_opening_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(30), primary_key=True)
+    region: Mapped[str] = mapped_column(String(3), primary_key=True)
+    department: Mapped[str] = mapped_column(String(3), primary_key=True)
+    organisation_kind: Mapped[str] = mapped_column(String(30), primary_key=True)
+    # Concurrent openings of the same day and dimensions spread over a few rows, not one hot row.
+    stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class DocumentCount(Base):
+    """Documents added (each stored version), by day, source, class and type code."""
+
+    __tablename__ = "stats_document_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    class_code: Mapped[str] = mapped_column(String(60), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,66 @@
+"""`opendmp stats`: the deployment's figures from the counters, a table or only JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from opendmp.cli import app
+from opendmp.identity.actor import Actor
+from opendmp.runtime import Runtime
+from opendmp.seed import seed_platform
+from opendmp.stats import counters
+from tests import factories as f
+
+
+@pytest.fixture
+def cli(runtime: Runtime) -> Any:
+    env = {
+        "OPENDMP_DATABASE_URL": runtime.settings.resolved_database_url,
+        "OPENDMP_DATA_DIR": str(runtime.settings.data_dir),
+        "OPENDMP_DEV_MODE": "true",
+        "OPENDMP_ENV": "test",
+    }
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+    return run
+
+
+def test_stats_json_prints_only_json_with_the_total_and_the_counts_by_channel(cli: Any, runtime: Runtime) -> None:
+    seed_platform(runtime, patients=200, seed=4, batch=100)
+    with runtime.sessions() as session:
+        recount = counters.recount_openings(session)
+    by_channel: dict[str, int] = {}
+    for key, count in recount.items():
+        by_channel[key.channel] = by_channel.get(key.channel, 0) + count
+    result = cli("stats", "--json")
+    assert result.exit_code == 0, result.stderr
+    figures = json.loads(result.stdout)  # nothing else on standard output
+    assert figures["recordsOpened"] == 200
+    assert figures["openedByChannel"] == by_channel
+    assert figures["documentsAdded"] == 0 and figures["documentsBySource"] == {}
+
+
+def test_stats_by_week_and_region_within_dates(cli: Any, runtime: Runtime) -> None:
+    f.open_record(runtime, Actor.counter_agent("agent-1"), *f.person(order=1), residence_department="35")
+    day = runtime.clock.now().date().isoformat()
+    weekly = json.loads(cli("stats", "--json", "--by", "week", "--since", day, "--until", day).stdout)
+    assert weekly["recordsOpened"] == 1 and [row["count"] for row in weekly["openedBy"]] == [1]
+    regions = json.loads(cli("stats", "--json", "--by", "region").stdout)
+    assert regions["openedBy"] == [{"key": "53", "label": "Bretagne", "count": 1}]
+    before = json.loads(cli("stats", "--json", "--until", "2000-01-01").stdout)
+    assert before["recordsOpened"] == 0 and before["openedByChannel"] == {}
+
+
+def test_stats_table_is_readable_and_bad_options_are_clear_errors(cli: Any, runtime: Runtime) -> None:
+    f.open_record(runtime, Actor.counter_agent("agent-1"), *f.person(order=2))
+    table = cli("stats", "--by", "channel")
+    assert table.exit_code == 0 and "insurer-counter" in table.stdout and "records opened" in table.stdout
+    assert cli("stats", "--by", "county").exit_code == 2
+    wrong = cli("stats", "--since", "22/11/2026")
+    assert wrong.exit_code == 2 and "YYYY-MM-DD" in wrong.stderr and wrong.stdout == ""
