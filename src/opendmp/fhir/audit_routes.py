@@ -7,25 +7,21 @@ import base64
 import binascii
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.params import RawBody
 
 from opendmp.fhir import audit_event
 from opendmp.fhir.document import PROFESSIONAL_SYSTEM
-from opendmp.fhir.document_routes import _date_bounds
 from opendmp.fhir.openapi import AUDIT_SEARCH_FIELDS, AuditSearchByPostOperation, AuditSearchOperation
 from opendmp.fhir.routes import authenticate, base_url, fhir_response, runtime_of
-from opendmp.identity.ins import parse_ins
+from opendmp.fhir.search import date_bounds, form_params, named_patient, record_of
 from opendmp.identity.service import rpps_from_national_id, validate_rpps
 from opendmp.journal import reading
 from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import InvalidInput
-from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
-from opendmp.record import repository as records_repo
-from opendmp.record.errors import RecordNotFound
 
 MAX_COUNT = 100
 DEFAULT_COUNT = 20
@@ -80,19 +76,14 @@ def _search(request: Request[Any, Any, Any], params: dict[str, list[str]]) -> Re
         if len(values) != 1 and key not in _REPEATABLE:
             raise InvalidInput(f"{key} may be given once", field=key)
         single[key] = values[-1]
-    patient = single.get("patient") or single.get("subject")
-    identifier = single.get("patient.identifier") or single.get("subject.identifier")
-    if not patient and not identifier:
-        raise InvalidInput(
-            "an AuditEvent search must name the patient (patient or patient.identifier)", field="patient"
-        )
+    patient, identifier = named_patient(single, "AuditEvent")
     count = single.get("_count", str(DEFAULT_COUNT))
     if not count.isdigit() or not 0 < int(count) <= MAX_COUNT:
         raise InvalidInput(f"_count is between 1 and {MAX_COUNT}", field="_count")
     sort = single.get("_sort", "-date")
     if sort not in ("-date", "date"):
         raise InvalidInput("_sort is date or -date", field="_sort")
-    at_from, at_to = _date_bounds(params.get("date", []), "date")
+    at_from, at_to = date_bounds(params.get("date", []), "date")
     agent = single.get("agent.identifier") or single.get("agent")
     page_token = Page.parse(single.get("_page"))
     query = reading.EntryQuery(
@@ -105,15 +96,7 @@ def _search(request: Request[Any, Any, Any], params: dict[str, list[str]]) -> Re
         up_to_seq=page_token.up_to_seq,
     )
     with unit_of_work(runtime.sessions) as session:
-        if identifier:
-            system, sep, value = identifier.partition("|")
-            if not sep:
-                raise InvalidInput("patient.identifier is <system>|<INS>", field="patient.identifier")
-            record_id = records_repo.record_id_by_ins(session, parse_ins(system, value))
-        else:
-            record_id = parse_id(str(patient).removeprefix("Patient/"))
-        if record_id is None:
-            raise RecordNotFound("no such patient", field="patient")
+        record_id = record_of(session, patient, identifier)
         page = reading.read_record_journal(session, actor, record_id, query, runtime.clock.now())
     base = base_url(request)
     # Links name the record by id, never by INS, and carry only our own parameters.
@@ -158,18 +141,7 @@ def search_audit_events(request: Request[Any, Any, Any]) -> Response[bytes]:
 @threaded
 def search_audit_events_by_post(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """The same search with the parameters in a form body (the INS stays out of URLs)."""
-    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if media != "application/x-www-form-urlencoded":
-        from opendmp.fhir.json import UnsupportedMediaType
-
-        raise UnsupportedMediaType("send the search parameters as application/x-www-form-urlencoded")
-    try:
-        params = parse_qs(body.decode("utf-8"), keep_blank_values=False)
-    except UnicodeDecodeError as error:
-        raise InvalidInput("the form body is not UTF-8", field="body") from error
-    for key in request.query_params:
-        params.setdefault(key, []).extend(request.query_params.getall(key))
-    return _search(request, params)
+    return _search(request, form_params(request, body))
 
 
 ROUTES = [search_audit_events, search_audit_events_by_post]

@@ -22,11 +22,11 @@ from opendmp.fhir.openapi import (
     LifecycleOperation,
 )
 from opendmp.fhir.routes import authenticate, base_url, fhir_response, id_from_path, runtime_of
+from opendmp.fhir.search import named_patient, record_of
 from opendmp.identity.ins import parse_ins
 from opendmp.journal.service import iso
 from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import InvalidInput
-from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
 from opendmp.record import repository as records_repo
 from opendmp.record.errors import RecordNotFound
@@ -179,9 +179,7 @@ def _search(request: Request[Any, Any, Any], params: dict[str, list[str]]) -> Re
         name = sorted(unknown)[0]
         raise InvalidInput(f"unsupported search parameter {name!r}", field=name)
     single = {k: v[-1] for k, v in params.items() if v}
-    patient, identifier = single.get("patient"), single.get("patient.identifier")
-    if not patient and not identifier:
-        raise InvalidInput("a Consent search must name the patient (patient or patient.identifier)", field="patient")
+    patient, identifier = named_patient(single, "Consent", subject=False)
     statuses = set(params.get("status", [])) or {"active", "inactive"}
     if statuses - {"active", "inactive"}:
         raise InvalidInput("status is active or inactive", field="status")
@@ -190,14 +188,7 @@ def _search(request: Request[Any, Any, Any], params: dict[str, list[str]]) -> Re
         raise InvalidInput(f"category is one of {', '.join(fhir_consent.KINDS)}", field="category")
     with unit_of_work(runtime.sessions) as session:
         now = runtime.clock.now()
-        if identifier:
-            system, sep, value = identifier.partition("|")
-            if not sep:
-                raise InvalidInput("patient.identifier is <system>|<INS>", field="patient.identifier")
-            record_id = _record_id(session, None, (system, value))
-        else:
-            parsed = parse_id(str(patient).removeprefix("Patient/"))
-            record_id = _record_id(session, parsed, None)
+        record_id = record_of(session, patient, identifier)
         view = consents.consents_of(session, actor, record_id, now)
         _, facts = consents.record_facts(session, record_id, now)
         rpps = {a.rpps for a in view.authorisations} | {b.rpps for b in view.blocks}

@@ -10,9 +10,8 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 import jsonpatch
 from litestar import Request, Response, delete, get, patch, post
@@ -31,16 +30,12 @@ from opendmp.fhir.openapi import (
     JsonPatchOperation,
     ResourceBodyOperation,
 )
-from opendmp.fhir.patient import parse_date
 from opendmp.fhir.routes import authenticate, base_url, fhir_response, id_from_path, if_match, runtime_of
-from opendmp.identity.ins import parse_ins
+from opendmp.fhir.search import date_bounds, form_params, named_patient, record_of
 from opendmp.identity.service import rpps_from_national_id
 from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import InvalidInput
-from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
-from opendmp.record import repository as records_repo
-from opendmp.record.errors import RecordNotFound
 
 MAX_COUNT = 100
 DEFAULT_COUNT = 20
@@ -186,31 +181,6 @@ def _query(params: dict[str, list[str]]) -> tuple[str, dict[str, str]]:
 KNOWN_PARAMETERS = frozenset({*DOCUMENT_SEARCH_FIELDS, "subject", "subject.identifier", "author.identifier", "_format"})
 
 
-def _date_bounds(values: list[str], field: str) -> tuple[datetime | None, datetime | None]:
-    """FHIR date prefixes ge, gt, le, lt, eq on full dates or date-times."""
-    from opendmp.fhir.patient import parse_datetime
-
-    low = high = None
-    for raw in values:
-        prefix, value = (raw[:2], raw[2:]) if raw[:2] in ("ge", "gt", "le", "lt", "eq") else ("eq", raw)
-        if len(value) == 10:
-            day = parse_date(value, field)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            end = start + timedelta(days=1)
-        else:
-            start = parse_datetime(value, field)
-            end = start + timedelta(microseconds=1)
-        if prefix in ("ge", "eq"):
-            low = max(low, start) if low else start
-        if prefix == "gt":
-            low = max(low, end) if low else end
-        if prefix in ("le", "eq"):
-            high = min(high, end) if high else end
-        if prefix == "lt":
-            high = min(high, start) if high else start
-    return low, high
-
-
 @dataclass(frozen=True, slots=True)
 class Page:
     offset: int
@@ -251,8 +221,8 @@ def _search(request: Request[Any, Any, Any], params: dict[str, list[str]]) -> Re
     for value in statuses:
         if value not in {s.value for s in DocumentStatus}:
             raise InvalidInput(f"unknown status {value!r}", field="status")
-    date_from, date_to = _date_bounds(params.get("date", []), "date")
-    period_from, period_to = _date_bounds(params.get("period", []), "period")
+    date_from, date_to = date_bounds(params.get("date", []), "date")
+    period_from, period_to = date_bounds(params.get("period", []), "period")
     author = single.get("author.identifier") or single.get("author")
     author_rpps = None
     if author:
@@ -271,22 +241,9 @@ def _search(request: Request[Any, Any, Any], params: dict[str, list[str]]) -> Re
         count=int(count),
         newest_first=sort == "-date",
     )
-    patient = single.get("patient") or single.get("subject")
-    identifier = single.get("patient.identifier") or single.get("subject.identifier")
-    if not patient and not identifier:
-        raise InvalidInput(
-            "a DocumentReference search must name the patient (patient or patient.identifier)", field="patient"
-        )
+    patient, identifier = named_patient(single, "DocumentReference")
     with unit_of_work(runtime.sessions) as session:
-        if identifier:
-            system, sep, value = identifier.partition("|")
-            if not sep:
-                raise InvalidInput("patient.identifier is <system>|<INS>", field="patient.identifier")
-            record_id = records_repo.record_id_by_ins(session, parse_ins(system, value))
-        else:
-            record_id = parse_id(str(patient).removeprefix("Patient/"))
-        if record_id is None:
-            raise RecordNotFound("no such patient", field="patient")
+        record_id = record_of(session, patient, identifier)
         found, total = documents.search_documents(session, actor, record_id, query, now)
     base = base_url(request)
     # Links name the record by id, never by INS, and carry only our own parameters.
@@ -333,18 +290,7 @@ def search_documents(request: Request[Any, Any, Any]) -> Response[bytes]:
 @post("/fhir/DocumentReference/_search", status_code=200, operation_class=DocumentSearchByPostOperation)
 @threaded
 def search_documents_by_post(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
-    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if media != "application/x-www-form-urlencoded":
-        from opendmp.fhir.json import UnsupportedMediaType
-
-        raise UnsupportedMediaType("send the search parameters as application/x-www-form-urlencoded")
-    try:
-        params = parse_qs(body.decode("utf-8"), keep_blank_values=False)
-    except UnicodeDecodeError as error:
-        raise InvalidInput("the form body is not UTF-8", field="body") from error
-    for key in request.query_params:
-        params.setdefault(key, []).extend(request.query_params.getall(key))
-    return _search(request, params)
+    return _search(request, form_params(request, body))
 
 
 PATCHABLE = ("securityLabel", "meta", "extension")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, PathParameter, RawBody
@@ -25,6 +24,7 @@ from opendmp.fhir.openapi import (
     SearchOperation,
 )
 from opendmp.fhir.outcome import operation_outcome
+from opendmp.fhir.search import form_params
 from opendmp.identity.actor import Actor
 from opendmp.identity.ins import Ins
 from opendmp.kit.db import unit_of_work
@@ -343,18 +343,7 @@ def search_patients(request: Request[Any, Any, Any]) -> Response[bytes]:
 def search_patients_by_post(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """The same search with the parameters in a form body, so that NIRs stay out of URLs."""
     actor = authenticate(request)
-    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if media != "application/x-www-form-urlencoded":
-        from opendmp.fhir.json import UnsupportedMediaType
-
-        raise UnsupportedMediaType("send the search parameters as application/x-www-form-urlencoded")
-    try:
-        params = parse_qs(_limited(body).decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except UnicodeDecodeError as error:
-        raise InvalidInput("the form body is not UTF-8", field="body") from error
-    for key, values in {k: request.query_params.getall(k) for k in request.query_params}.items():
-        params.setdefault(key, []).extend(values)
-    return _search(request, actor, params)
+    return _search(request, actor, form_params(request, _limited(body), keep_blank=True))
 
 
 def _optional_parameters(request: Request[Any, Any, Any], body: RawBody) -> dict[str, Any] | None:
