@@ -30,11 +30,10 @@ from opendmp.web.patient_pages import (
     MAX_FORM_BYTES,
     Form,
     Page,
-    _csrf_ok,
-    _csrf_refused,
     _current,
     _field,
     _limited,
+    _posted,
     _run,
     _status_of,
     _text,
@@ -104,11 +103,9 @@ def totp_begin(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     until the new one is confirmed."""
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.AUTHENTICATED)
+    found = _posted(page, SessionStage.AUTHENTICATED, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     if (limited := _limited(page, "login")) is not None:
         return limited
     account_id, subject = found[1].account_id, found[1].subject
@@ -140,11 +137,9 @@ def totp_begin(request: Request[Any, Any, Any], data: Form) -> Response[str]:
 def totp_confirm(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.AUTHENTICATED)
+    found = _posted(page, SessionStage.AUTHENTICATED, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     if (limited := _limited(page, "login")) is not None:
         return limited
     account_id = found[1].account_id
@@ -243,11 +238,9 @@ def delegations_page(request: Request[Any, Any, Any]) -> Response[str]:
 def delegation_grant(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.AUTHENTICATED)
+    found = _posted(page, SessionStage.AUTHENTICATED, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     actor = found[1].actor.at(address_of(request))
     selected = _selected(data)
     try:
@@ -292,11 +285,9 @@ def delegation_grant(request: Request[Any, Any, Any], data: Form) -> Response[st
 def delegation_revoke(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.AUTHENTICATED)
+    found = _posted(page, SessionStage.AUTHENTICATED, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     actor = found[1].actor.at(address_of(request))
     selected, delegation_id = _selected(data), parse_id(_text(data, "delegation"))
     with unit_of_work(edge.runtime.sessions) as db:

@@ -194,6 +194,19 @@ def _too_many(page: Page, seconds: int) -> Response[str]:
     )
 
 
+def _posted(
+    page: Page, stage: SessionStage, form: dict[str, Any]
+) -> tuple[str, login_sessions.CurrentSession] | Response[str]:
+    """A form posted within a live session of `stage`: the session, or the answer to give (401
+    without one, 403 when the form's CSRF token is missing or wrong)."""
+    found = _current(page, stage)
+    if isinstance(found, Response):
+        return found
+    if not _csrf_ok(page, form):
+        return _csrf_refused(page)
+    return found
+
+
 def _current(page: Page, stage: SessionStage) -> tuple[str, login_sessions.CurrentSession] | Response[str]:
     """The live session of this stage, or the answer to give (401, journaled when an id was sent)."""
     edge, runtime = page.edge, page.edge.runtime
@@ -410,11 +423,9 @@ def code_page(request: Request[Any, Any, Any]) -> Response[str]:
 def code_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.SECOND_FACTOR)
+    found = _posted(page, SessionStage.SECOND_FACTOR, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     if (limited := _limited(page, "login")) is not None:
         return limited
     _, current = found
@@ -441,11 +452,9 @@ def code_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
 def code_resend(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.SECOND_FACTOR)
+    found = _posted(page, SessionStage.SECOND_FACTOR, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     if (limited := _limited(page, "code-resend")) is not None:
         return limited
     _, current = found
@@ -464,11 +473,9 @@ def code_resend(request: Request[Any, Any, Any], data: Form) -> Response[str]:
 def logout(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.AUTHENTICATED)
+    found = _posted(page, SessionStage.AUTHENTICATED, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     token, current = found
     with unit_of_work(edge.runtime.sessions) as db:
         now = edge.runtime.clock.now()
@@ -610,11 +617,9 @@ def activation_password_page(request: Request[Any, Any, Any]) -> Response[str]:
 def activation_password_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.ACTIVATING)
+    found = _posted(page, SessionStage.ACTIVATING, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     password = str(data.get("mot_de_passe") or "")
     if password != str(data.get("confirmation") or ""):
         return _password_form(page, 400, "Les deux mots de passe ne sont pas identiques.")
@@ -674,11 +679,9 @@ def activation_contact_page(request: Request[Any, Any, Any]) -> Response[str]:
 def activation_contact_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.ACTIVATING)
+    found = _posted(page, SessionStage.ACTIVATING, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     if (limited := _limited(page, "contact-code")) is not None:
         return limited
     account_id = found[1].account_id
@@ -728,11 +731,9 @@ def activation_verification_page(request: Request[Any, Any, Any]) -> Response[st
 def activation_verification_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.ACTIVATING)
+    found = _posted(page, SessionStage.ACTIVATING, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     token, current = found
     assert current.account_id is not None
     account_id = current.account_id
@@ -841,11 +842,9 @@ def change_password_page(request: Request[Any, Any, Any]) -> Response[str]:
 def change_password_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.AUTHENTICATED)
+    found = _posted(page, SessionStage.AUTHENTICATED, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     token, current = found
     assert current.account_id is not None
     account_id = current.account_id
@@ -1002,11 +1001,9 @@ def recovery_code_page(request: Request[Any, Any, Any]) -> Response[str]:
 def recovery_code_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.RECOVERING)
+    found = _posted(page, SessionStage.RECOVERING, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     if (limited := _limited(page, "recovery")) is not None:
         return limited
     _, current = found

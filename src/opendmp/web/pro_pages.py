@@ -36,6 +36,7 @@ from opendmp.web.patient_pages import (
     _current,
     _journal_refusal,
     _limited,
+    _posted,
     address_of,
     edge_of,
 )
@@ -422,11 +423,9 @@ def logout(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     when it has one (RP-initiated logout), so the provider's session ends too."""
     edge = edge_of(request)
     page = Page(edge, request)
-    found = _current(page, SessionStage.AUTHENTICATED)
+    found = _posted(page, SessionStage.AUTHENTICATED, data)
     if isinstance(found, Response):
         return found
-    if not _csrf_ok(page, data):
-        return _csrf_refused(page)
     token, current = found
     actor = current.actor.at(address_of(request))
     now = edge.runtime.clock.now()
