@@ -43,7 +43,6 @@ from opendmp.identity.service import validate_rpps
 from opendmp.journal import service as journal
 from opendmp.kit.errors import AccessDenied, DomainError, InvalidInput
 from opendmp.record import repository as records_repo
-from opendmp.record.errors import RecordNotFound
 from opendmp.record.models import Record, RecordStatus
 
 DOCTOR = "10"
@@ -52,11 +51,7 @@ _LIVE = frozenset({RecordStatus.ACTIVE.value, RecordStatus.PENDING_OBJECTION.val
 
 
 def record_facts(session: Session, record_id: uuid.UUID, now: datetime) -> tuple[Record, RecordFacts]:
-    record = records_repo.get_record(session, record_id)
-    patient = records_repo.get_patient(session, record_id) if record else None
-    if record is None or patient is None or record.status in (RecordStatus.PURGED, RecordStatus.MERGED):
-        raise RecordNotFound("no such patient", field="patient")
-    return record, records_repo.load_facts(session, record, patient, now)
+    return records_repo.visible_facts(session, record_id, now, message="no such patient", field="patient")
 
 
 def _event(

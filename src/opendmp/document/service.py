@@ -83,11 +83,9 @@ class PreparedRecord:
 
 
 def _record_and_facts(session: Session, record_id: uuid.UUID, now: datetime) -> tuple[Record, RecordFacts]:
-    record = records_repo.get_record(session, record_id)
-    patient = records_repo.get_patient(session, record_id) if record else None
-    if record is None or patient is None or record.status in (RecordStatus.PURGED, RecordStatus.MERGED):
-        raise RecordNotFound("no such patient", field="DocumentReference.subject")
-    return record, records_repo.load_facts(session, record, patient, now)
+    return records_repo.visible_facts(
+        session, record_id, now, message="no such patient", field="DocumentReference.subject"
+    )
 
 
 def resolve_record(session: Session, item: DocumentIn) -> uuid.UUID:

@@ -20,8 +20,6 @@ from opendmp.journal.models import JournalEntry
 from opendmp.journal.repository import EntryQuery
 from opendmp.kit.errors import AccessDenied
 from opendmp.record import repository as records_repo
-from opendmp.record.errors import RecordNotFound
-from opendmp.record.models import RecordStatus
 
 __all__ = ["EntryQuery", "JournalPage", "entries_by_actor", "read_record_journal"]
 
@@ -42,11 +40,7 @@ def read_record_journal(
 ) -> JournalPage:
     """A page of the record's journal, for the holder and the legal representatives only;
     anyone else is answered as if the record did not exist (the refusal is journaled)."""
-    record = records_repo.get_record(session, record_id)
-    patient = records_repo.get_patient(session, record_id) if record else None
-    if record is None or patient is None or record.status in (RecordStatus.PURGED, RecordStatus.MERGED):
-        raise RecordNotFound("no such patient", field="patient")
-    facts = records_repo.load_facts(session, record, patient, now)
+    _, facts = records_repo.visible_facts(session, record_id, now, message="no such patient", field="patient")
     try:
         access.require(session, actor, Action.JOURNAL_READ, facts, now)
     except AccessDenied as error:

@@ -51,7 +51,6 @@ from opendmp.notify.models import Category as Category  # the vocabulary of call
 from opendmp.notify.models import ChannelKind as ChannelKind
 from opendmp.notify.templates import clean_params, render
 from opendmp.record import repository as records_repo
-from opendmp.record.errors import RecordNotFound
 from opendmp.record.models import Record, RecordStatus
 
 # Without a preference, each category goes by email (by SMS to whoever has no verified email);
@@ -234,11 +233,7 @@ def normalise_phone(text: str) -> str:
 
 
 def _facts(session: Session, record_id: uuid.UUID, at: datetime) -> RecordFacts:
-    record = records_repo.get_record(session, record_id)
-    patient = records_repo.get_patient(session, record_id) if record is not None else None
-    if record is None or patient is None or record.status in (RecordStatus.PURGED, RecordStatus.MERGED):
-        raise RecordNotFound("no such record")
-    return records_repo.load_facts(session, record, patient, at)
+    return records_repo.visible_facts(session, record_id, at)[1]
 
 
 def _person(session: Session, record_id: uuid.UUID, representative_id: uuid.UUID | None) -> str:

@@ -14,7 +14,8 @@ from opendmp.access.policy import RecordFacts
 from opendmp.consent import repository as consents
 from opendmp.identity.ins import Ins, InsSystem, StrictTraits
 from opendmp.identity.models import InsLookup, Patient, TraitsLookup
-from opendmp.record.models import LegalRepresentative, Record
+from opendmp.record.errors import RecordNotFound
+from opendmp.record.models import LegalRepresentative, Record, RecordStatus
 
 
 def traits_digest(traits: StrictTraits) -> str:
@@ -56,6 +57,30 @@ def active_representatives(session: Session, record_id: uuid.UUID) -> list[Legal
             )
         ).scalars()
     )
+
+
+def visible_record(
+    session: Session,
+    record_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    message: str = "no such record",
+    field: str | None = None,
+) -> tuple[Record, Patient]:
+    """A record as the edges know it, with its patient: purged and merged records are gone."""
+    record = get_record(session, record_id, for_update=for_update)
+    patient = get_patient(session, record_id) if record is not None else None
+    if record is None or patient is None or record.status in (RecordStatus.PURGED, RecordStatus.MERGED):
+        raise RecordNotFound(message, field=field)
+    return record, patient
+
+
+def visible_facts(
+    session: Session, record_id: uuid.UUID, now: datetime, *, message: str = "no such record", field: str | None = None
+) -> tuple[Record, RecordFacts]:
+    """A visible record and what the policy needs to know about it."""
+    record, patient = visible_record(session, record_id, message=message, field=field)
+    return record, load_facts(session, record, patient, now)
 
 
 def load_facts(

@@ -502,11 +502,7 @@ def _load(session: Session, record_id: uuid.UUID) -> PatientRecord:
 
 def _visible(session: Session, record_id: uuid.UUID, *, for_update: bool = False) -> tuple[Record, Patient]:
     """A record that exists for the edges: purged and merged records are gone."""
-    record = repo.get_record(session, record_id, for_update=for_update)
-    patient = repo.get_patient(session, record_id) if record is not None else None
-    if record is None or patient is None or record.status in (RecordStatus.PURGED, RecordStatus.MERGED):
-        raise RecordNotFound("no such record")
-    return record, patient
+    return repo.visible_record(session, record_id, for_update=for_update)
 
 
 def _lookup(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime, how: str) -> PatientRecord:
