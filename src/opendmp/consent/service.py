@@ -479,12 +479,22 @@ def _directory_name(session: Session, rpps: str) -> str:
 
 
 def pending_reviews(session: Session, actor: Actor, now: datetime) -> list[EmergencyAccess]:
+    """The emergency accesses awaiting review. Their reasons touch several records' care, so the
+    listing itself is journaled, once, on the system chain."""
     access.require(session, actor, Action.EMERGENCY_REVIEW, None, now)
-    return list(
+    pending = list(
         session.execute(
             select(EmergencyAccess).where(EmergencyAccess.reviewed_at.is_(None)).order_by(EmergencyAccess.started_at)
         ).scalars()
     )
+    journal.append(
+        session,
+        actor,
+        journal.Event("emergency:review-list", "platform", None, reason=f"returned={len(pending)}"),
+        record_id=None,
+        at=now,
+    )
+    return pending
 
 
 def review(
