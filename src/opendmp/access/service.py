@@ -25,9 +25,20 @@ from opendmp.journal import service as journal
 from opendmp.kit.errors import AccessDenied, DomainError, HiddenFromActor
 
 
-def require(session: Session, actor: Actor, action: Action, target: Target, now: datetime) -> Decision:
+def require(
+    session: Session,
+    actor: Actor,
+    action: Action,
+    target: Target,
+    now: datetime,
+    *,
+    absent: str | None = None,
+    field: str | None = None,
+) -> Decision:
     """Return the decision if allowed. A refusal is journaled and raised: as "not found" when the
-    actor may not even see the record (existence never leaks), as "forbidden" otherwise."""
+    actor may not even see the record (existence never leaks), as "forbidden" otherwise. With
+    `absent`, every refusal answers "not found" with that message: what belongs to the holder
+    alone (their consents, their journal) does not exist for anyone else."""
     decision = decide(actor, action, target, now)
     if decision.allowed:
         return decision
@@ -48,7 +59,9 @@ def require(session: Session, actor: Actor, action: Action, target: Target, now:
     journal.append(session, actor, event, record_id=record_id, at=now)
     error: DomainError
     hides_record = isinstance(target, RecordFacts | NewAuthorisation | NewEmergency | CredentialsLetter)
-    if (
+    if absent is not None:
+        error = HiddenFromActor(absent, field=field)
+    elif (
         hides_record
         and isinstance(record, RecordFacts)
         and not decide(actor, Action.RECORD_LOOKUP, record, now).allowed
@@ -70,10 +83,3 @@ def _retrace(
         journal.append(session, actor, event, record_id=record_id, at=at)
 
     return write
-
-
-def hidden(error: DomainError, message: str, field: str | None = None) -> HiddenFromActor:
-    """A refusal answered as "does not exist" (the holder's consents, journal…), keeping its trace."""
-    answer = HiddenFromActor(message, field=field)
-    answer.replay.extend(error.replay)
-    return answer

@@ -41,7 +41,7 @@ from opendmp.identity.ins import Ins
 from opendmp.identity.models import Professional
 from opendmp.identity.service import validate_rpps
 from opendmp.journal import service as journal
-from opendmp.kit.errors import AccessDenied, DomainError, InvalidInput
+from opendmp.kit.errors import DomainError, InvalidInput
 from opendmp.record import repository as records_repo
 from opendmp.record.models import Record, RecordStatus
 
@@ -528,11 +528,8 @@ class ConsentsView:
 def consents_of(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> ConsentsView:
     """Everything the holder decided and every emergency access taken, current and past."""
     _, facts = record_facts(session, record_id, now)
-    try:
-        access.require(session, actor, Action.CONSENT_READ, facts, now)
-    except AccessDenied as error:
-        # The holder's choices are theirs: to anyone else there is nothing to see (journaled).
-        raise access.hidden(error, "no such patient", field="patient") from None
+    # The holder's choices are theirs: to anyone else there is nothing to see (journaled).
+    access.require(session, actor, Action.CONSENT_READ, facts, now, absent="no such patient", field="patient")
     grants = list(
         session.execute(
             select(Authorisation).where(Authorisation.record_id == record_id).order_by(Authorisation.granted_at)
@@ -602,10 +599,7 @@ def get_consent(session: Session, actor: Actor, consent_id: uuid.UUID, now: date
     not exist, and the refusal is journaled."""
     kind, record_id, row = _locate(session, consent_id)
     _, facts = record_facts(session, record_id, now)
-    try:
-        access.require(session, actor, Action.CONSENT_READ, facts, now)
-    except AccessDenied as error:
-        raise access.hidden(error, "no such consent") from None
+    access.require(session, actor, Action.CONSENT_READ, facts, now, absent="no such consent")
     _event(session, actor, record_id, "consent:read", str(consent_id), now, target_type="consent")
     return OneConsent(
         kind,
@@ -622,10 +616,7 @@ def deactivate(session: Session, actor: Actor, consent_id: uuid.UUID, now: datet
     is told it does not exist, like a read."""
     kind, record_id, row = _locate(session, consent_id)
     _, facts = record_facts(session, record_id, now)
-    try:
-        access.require(session, actor, Action.CONSENT_MANAGE, facts, now)
-    except AccessDenied as error:
-        raise access.hidden(error, "no such consent") from None
+    access.require(session, actor, Action.CONSENT_MANAGE, facts, now, absent="no such consent")
     if kind == "authorisation":
         revoke_by_id(session, actor, consent_id, now)
     elif kind == "block":

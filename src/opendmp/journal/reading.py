@@ -18,7 +18,6 @@ from opendmp.journal import repository as repo
 from opendmp.journal import service as journal
 from opendmp.journal.models import JournalEntry
 from opendmp.journal.repository import EntryQuery
-from opendmp.kit.errors import AccessDenied
 from opendmp.record import repository as records_repo
 
 __all__ = ["EntryQuery", "JournalPage", "entries_by_actor", "read_record_journal"]
@@ -41,12 +40,9 @@ def read_record_journal(
     """A page of the record's journal, for the holder and the legal representatives only;
     anyone else is answered as if the record did not exist (the refusal is journaled)."""
     _, facts = records_repo.visible_facts(session, record_id, now, message="no such patient", field="patient")
-    try:
-        access.require(session, actor, Action.JOURNAL_READ, facts, now)
-    except AccessDenied as error:
-        # Professionals may look a record up, yet its journal is the holder's alone: the same
-        # answer as for a record that does not exist.
-        raise access.hidden(error, "no such patient", field="patient") from error
+    # Professionals may look a record up, yet its journal is the holder's alone: the same answer
+    # as for a record that does not exist.
+    access.require(session, actor, Action.JOURNAL_READ, facts, now, absent="no such patient", field="patient")
     entries, total, up_to_seq = repo.record_entries(session, record_id, query)
     rpps = {e.actor_id for e in entries if e.actor_kind == ActorKind.PROFESSIONAL.value and e.actor_id}
     journal.append(
