@@ -77,7 +77,7 @@ def _no_drift(url: str) -> None:
 def test_migrations_build_the_schema_from_empty_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/empty.sqlite3"
     migrate.upgrade(url)
-    assert migrate.current_revision(url) == "0012"
+    assert migrate.current_revision(url) == "0017"
     _no_drift(url)
     engine = create_engine(url)
     with engine.connect() as conn:

@@ -1,0 +1,24 @@
+"""reimbursement history: claim lines per record, parked claims (issue 6, feed)
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-22 21:00:00
+
+Reserved in the chain so that parallel work on issues 6, 7 and 8 lands without forked heads;
+a revision with nothing to create stays a no-op.
+"""
+
+from __future__ import annotations
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
