@@ -16,10 +16,8 @@ import hmac
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -39,10 +37,7 @@ from opendmp.kit.errors import DomainError, InvalidInput
 from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
 from opendmp.runtime import Runtime
-
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
-)
+from opendmp.web import i18n, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 REMEMBER_MAX_AGE = 365 * 24 * 3600
@@ -109,6 +104,8 @@ class Page:
         self.cookies: list[Cookie] = []
         self.binding: str | None = None  # what the CSRF token of the rendered forms is bound to
         self.logged_in = False
+        self.lang = render.language(request)
+        self._ = i18n.translator(self.lang)
 
     def pre_session(self) -> None:
         """Forms before any session: bind their token to the pre-session cookie (made if absent)."""
@@ -125,7 +122,9 @@ class Page:
         self, template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
     ) -> Response[str]:
         token = _csrf_for(self.edge, self.binding) if self.binding else ""
-        html = _templates.get_template(template).render(csrf_token=token, logged_in=self.logged_in, **context)
+        html = render.render(
+            template, self.lang, self.request.url.path, csrf_token=token, logged_in=self.logged_in, **context
+        )
         return Response(
             html, status_code=status, media_type=MediaType.HTML, headers=_headers(headers), cookies=self.cookies
         )

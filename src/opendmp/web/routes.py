@@ -1,64 +1,64 @@
-"""Web pages. The foundation has the home page only; the portal issue grows the rest."""
+"""Web pages: the home page, the language switch and the static files; each space (patient,
+professional, counter, operator) has its own module of pages."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import MediaType, Request, Response, get
+from litestar.datastructures import CacheControlHeader, Cookie
+from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
 
 from opendmp import __version__
+from opendmp.web import i18n, render
 from opendmp.web.account_pages import ROUTES as ACCOUNT_ROUTES
 from opendmp.web.patient_pages import ROUTES as PATIENT_ROUTES
 from opendmp.web.pro_pages import ROUTES as PRO_ROUTES
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
-)
-
-TEXTS = {
-    "fr": {
-        "title": "OpenDMP — Dossier Médical Partagé",
-        "lead": "Le service de dossier médical partagé est en marche.",
-        "api": "API FHIR R4 (logiciels des professionnels)",
-        "capability": "Déclaration de capacités",
-        "health": "État du service",
-        "dev": "Mode développement : jetons de test acceptés (opendmp dev-token --rpps …).",
-        "other": "English",
-        "other_lang": "en",
-    },
-    "en": {
-        "title": "OpenDMP — Shared Medical Record",
-        "lead": "The shared medical record service is running.",
-        "api": "FHIR R4 API (professional software)",
-        "capability": "Capability statement",
-        "health": "Service health",
-        "dev": "Development mode: test tokens accepted (opendmp dev-token --rpps …).",
-        "other": "Français",
-        "other_lang": "fr",
-    },
-}
-
-
-def language_of(request: Request[Any, Any, Any]) -> str:
-    chosen = request.query_params.get("lang")
-    if isinstance(chosen, str) and chosen in TEXTS:
-        return chosen
-    accept = request.headers.get("accept-language", "")
-    first = accept.split(",")[0].strip().lower()
-    return "en" if first.startswith("en") else "fr"
+STATIC = Path(__file__).parent / "static"
+# Vendored and own static files change only with a release: browsers may keep them a day.
+STATIC_CACHE = CacheControlHeader(public=True, max_age=86400)
 
 
 @get("/", sync_to_thread=False)
 def home(request: Request[Any, Any, Any]) -> Response[str]:
-    lang = language_of(request)
-    html: str = _templates.get_template("home.html").render(
-        t=TEXTS[lang], lang=lang, version=__version__, dev_mode=request.app.state.runtime.settings.dev_mode
+    lang = render.language(request)
+    html = render.render(
+        "home.html",
+        lang,
+        "/",
+        version=__version__,
+        dev_mode=request.app.state.runtime.settings.dev_mode,
     )
+    return Response(html, media_type=MediaType.HTML)
+
+
+@get("/langue", sync_to_thread=False, include_in_schema=False)
+def choose_language(request: Request[Any, Any, Any]) -> Response[str]:
+    """`/langue?l=en&retour=/mon-dossier`: remembered for a year, back to the page."""
+    chosen = request.query_params.get("l")
+    back = request.query_params.get("retour")
+    lang = chosen if chosen in i18n.LANGUAGES else i18n.DEFAULT
+    secure = request.app.state.runtime.settings.secure_cookies
     return Response(
-        html, media_type=MediaType.HTML, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+        "",
+        status_code=303,
+        headers={"Location": i18n.safe_return(back if isinstance(back, str) else None)},
+        cookies=[Cookie(key=i18n.COOKIE, value=lang, path="/", max_age=365 * 24 * 3600, secure=secure, samesite="lax")],
     )
 
 
-ROUTES = [home, *PATIENT_ROUTES, *ACCOUNT_ROUTES, *PRO_ROUTES]
+static_files = create_static_files_router(
+    path="/static", directories=[STATIC], cache_control=STATIC_CACHE, include_in_schema=False, name="static"
+)
+
+ROUTES: list[ControllerRouterHandler] = [
+    home,
+    choose_language,
+    static_files,
+    *PATIENT_ROUTES,
+    *ACCOUNT_ROUTES,
+    *PRO_ROUTES,
+]
