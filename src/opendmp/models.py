@@ -6,6 +6,7 @@ from opendmp.access import models as access_models
 from opendmp.auth import account_models, staff_models
 from opendmp.auth import models as auth_models
 from opendmp.consent import models as consent_models
+from opendmp.content import models as content_models
 from opendmp.document import models as document_models
 from opendmp.identity import models as identity_models
 from opendmp.journal import models as journal_models
@@ -21,6 +22,7 @@ __all__ = [
     "account_models",
     "auth_models",
     "consent_models",
+    "content_models",
     "document_models",
     "identity_models",
     "journal_models",

@@ -40,6 +40,7 @@ EXPECTED_TABLES = {
     "document_lookup",
     "submission_set",
     "document_exam",
+    "patient_content",
     "contact_point",
     "notification_preference",
     "professional_contact",

@@ -19,6 +19,11 @@ The rules, in the order `decide` applies them (each has its named test in tests/
   médecin traitant, those the holder granted the same right, and emergency access when allowed;
 - authorised professionals (and software acting for one) add documents; the insurer adds only
   the reimbursement history; patients add their own documents;
+- advance directives (EXPPAT_3) are filed and replaced by the holder alone (CSP L1111-11);
+- the patient's content (expression libre) is written by the holder and representatives, read by
+  caregivers and by professionals as the matrix reads patients' documents (class 90); the
+  emergency summary by any professional with an access, emergency included; vaccinations are
+  declared by the patient or recorded by a vaccinating professional with a non-emergency access;
 - the insurer feed and counter agents open records but never read content; operators administer
   but read no documents;
 - the counter agent or professional (or software) who opened a record may print its holder's
@@ -81,6 +86,11 @@ class Action(StrEnum):
     MATRIX_ADMIN = "matrix:admin"
     CREDENTIALS_LETTER = "credentials:letter"  # print (again) the holder's activation letter
     CREDENTIALS_ISSUE = "credentials:issue"  # a new activation code (identifier kept), not content
+    # The patient's own content (expression libre, vaccinations): rules in _decide_content.
+    CONTENT_READ = "content:read"
+    CONTENT_WRITE = "content:write"
+    EMERGENCY_SUMMARY = "content:emergency-summary"
+    VACCINATION_RECORD = "vaccination:record"
 
 
 # The OAuth2 scopes of software clients, one per DMP-compatible profile, and the actions each
@@ -95,8 +105,22 @@ SCOPE_ACTIONS: Mapping[str, frozenset[Action]] = {
     SCOPE_CREATION: _ANY_PROFILE
     | {Action.RECORD_OPEN, Action.DOCUMENT_CREATE, Action.CREDENTIALS_LETTER, Action.CREDENTIALS_ISSUE},
     SCOPE_FEEDING: _ANY_PROFILE
-    | {Action.DOCUMENT_CREATE, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE, Action.DOCUMENT_MASK},
-    SCOPE_CONSULTATION: _ANY_PROFILE | {Action.RECORD_READ, Action.DOCUMENT_READ, Action.EMERGENCY_ACCESS},
+    | {
+        Action.DOCUMENT_CREATE,
+        Action.DOCUMENT_UPDATE,
+        Action.DOCUMENT_DELETE,
+        Action.DOCUMENT_MASK,
+        Action.VACCINATION_RECORD,
+        Action.CONTENT_WRITE,
+    },
+    SCOPE_CONSULTATION: _ANY_PROFILE
+    | {
+        Action.RECORD_READ,
+        Action.DOCUMENT_READ,
+        Action.EMERGENCY_ACCESS,
+        Action.CONTENT_READ,
+        Action.EMERGENCY_SUMMARY,
+    },
 }
 
 
@@ -235,14 +259,43 @@ class CredentialsLetter:
     activated: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PatientContent:
+    """An item of the patient's content (content/): its kind and, once recorded, who recorded it
+    (RPPS for professionals, INS value for patients)."""
+
+    record: RecordFacts
+    kind: str  # content.schemas.ContentKind
+    recorded_by: str | None = None
+
+
 Target = (
-    RecordFacts | NewRecord | NewDocument | DocumentFacts | NewAuthorisation | NewEmergency | CredentialsLetter | None
+    RecordFacts
+    | NewRecord
+    | NewDocument
+    | DocumentFacts
+    | NewAuthorisation
+    | NewEmergency
+    | CredentialsLetter
+    | PatientContent
+    | None
 )
-_ON_A_RECORD = (NewDocument, DocumentFacts, NewAuthorisation, NewEmergency, CredentialsLetter)
+_ON_A_RECORD = (NewDocument, DocumentFacts, NewAuthorisation, NewEmergency, CredentialsLetter, PatientContent)
 
 # Types a patient may file in their own record (expression libre and deposited documents).
 PATIENT_TYPE_PREFIXES = ("EXPPAT_", "DOCPAT")
 REIMBURSEMENT_TYPE = "REMB"
+# Advance directives (CSP L1111-11): written by the person alone, "toute personne majeure"; a
+# protected adult writes their own (with the judge's or family council's leave under tutelle),
+# the guardian never writes them for them, nor do a minor's parents. So only the holder files or
+# replaces them: not representatives, not caregivers, not professionals (docs/decisions/0023).
+ADVANCE_DIRECTIVES_TYPE = "EXPPAT_3"
+# Expression libre belongs to the patients' documents class, vaccinations to certificates (JDV_J57).
+PATIENT_DOCUMENTS_CLASS = "90"
+VACCINATION_CLASS = "52"
+VACCINATION_KIND = "vaccination"
+# Who may record a vaccination they gave (TRE_G15): physicians, pharmacists, midwives, nurses.
+VACCINATORS = frozenset({"10", "21", "50", "60", "69"})
 
 _PATIENT_ACTIONS = frozenset(
     {
@@ -347,6 +400,8 @@ def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decis
         return _decide_emergency(actor, target)
     if isinstance(target, CredentialsLetter):
         return _decide_letter(actor, target, now)
+    if isinstance(target, PatientContent):
+        return _decide_content(actor, rpps, action, target, now)
 
     kind = actor.kind
     if action is _RECORD_OPEN:
@@ -452,6 +507,8 @@ def _relation(actor: Actor, record: RecordFacts) -> str | None:
 def _decide_submission(actor: Actor, rpps: str | None, target: NewDocument, now: datetime) -> Decision:
     is_reimbursement = target.type_code == REIMBURSEMENT_TYPE
     kind = actor.kind
+    if target.type_code == ADVANCE_DIRECTIVES_TYPE and _relation(actor, target.record) != "holder":
+        return _answer(False, "advance-directives-belong-to-the-holder")
     if kind is _INSURER_FEED:
         # The insurer feeds the reimbursement history, nothing else.
         return _answer(
@@ -558,6 +615,59 @@ def _decide_emergency(actor: Actor, target: NewEmergency) -> Decision:
     if not target.record.switches.allows(target.mode):
         return Decision(False, "turned-off-by-the-holder")
     return Decision(True, target.mode.value, via="emergency")
+
+
+_CONTENT_READS = frozenset({Action.CONTENT_READ, Action.EMERGENCY_SUMMARY})
+
+
+def _decide_content(actor: Actor, rpps: str | None, action: Action, target: PatientContent, now: datetime) -> Decision:
+    """Expression libre is the patient's: the holder and representatives write it, caregivers read
+    it; professionals read it per the matrix (class 90), the emergency summary with any access,
+    emergency included. Vaccinations: declared by the patient, or recorded by a vaccinating
+    professional with a (non-emergency) access; each changes only what they recorded."""
+    record = target.record
+    vaccination = target.kind == VACCINATION_KIND
+    relation = _relation(actor, record)
+    if relation is not None:
+        if action in _CONTENT_READS:
+            return _answer(True, relation, relation)
+        if relation == "delegate":
+            return _answer(False, "delegates-read-only")
+        if action is Action.VACCINATION_RECORD:
+            return _answer(True, f"{relation}-declaration", relation)
+        if action is Action.CONTENT_WRITE:
+            if vaccination and target.recorded_by not in (None, actor.id):
+                return _answer(False, "recorded-by-someone-else")
+            return _answer(True, f"{relation}-content", relation)
+        return _answer(False, "no-rule")
+    kind = actor.kind
+    if kind not in _PROFESSIONALS:
+        return _answer(False, "no-access-to-content")
+    access = _access(kind, rpps, record, now)
+    if action is Action.VACCINATION_RECORD or (action is Action.CONTENT_WRITE and vaccination):
+        if access is None:
+            return _answer(False, "no-authorisation")
+        if access[0] == "emergency":
+            return _answer(False, "emergency-access-reads-only")
+        if actor.profession not in VACCINATORS:
+            return _answer(False, "profession-does-not-vaccinate")
+        if action is Action.CONTENT_WRITE and target.recorded_by != rpps:
+            return _answer(False, "recorded-by-someone-else")
+        return _answer(True, "vaccinating-professional", access[0])
+    if action is Action.CONTENT_WRITE:
+        return _answer(False, "expression-libre-belongs-to-the-patient")
+    if access is None:
+        return _answer(False, "no-authorisation")
+    via = access[0]
+    if action is Action.EMERGENCY_SUMMARY:
+        if via == "emergency" or record.matrix.allows(actor.profession, PATIENT_DOCUMENTS_CLASS):
+            return _answer(True, via, via)
+        return _answer(False, "habilitation-matrix")
+    if action is Action.CONTENT_READ:
+        if record.matrix.allows(actor.profession, VACCINATION_CLASS if vaccination else PATIENT_DOCUMENTS_CLASS):
+            return _answer(True, via, via)
+        return _answer(False, "habilitation-matrix")
+    return _answer(False, "no-rule")
 
 
 def _decide_letter(actor: Actor, target: CredentialsLetter, now: datetime) -> Decision:

@@ -16,6 +16,7 @@ from opendmp.access.policy import (
     NewAuthorisation,
     NewDocument,
     NewEmergency,
+    PatientContent,
     RecordFacts,
     Target,
     decide,
@@ -42,7 +43,9 @@ def require(
     decision = decide(actor, action, target, now)
     if decision.allowed:
         return decision
-    on_record = isinstance(target, NewDocument | DocumentFacts | NewAuthorisation | NewEmergency | CredentialsLetter)
+    on_record = isinstance(
+        target, NewDocument | DocumentFacts | NewAuthorisation | NewEmergency | CredentialsLetter | PatientContent
+    )
     record = target.record if on_record else target  # type: ignore[union-attr]
     record_id = record.record_id if isinstance(record, RecordFacts) else None
     event = journal.Event(
@@ -58,7 +61,9 @@ def require(
     )
     journal.append(session, actor, event, record_id=record_id, at=now)
     error: DomainError
-    hides_record = isinstance(target, RecordFacts | NewAuthorisation | NewEmergency | CredentialsLetter)
+    hides_record = isinstance(
+        target, RecordFacts | NewAuthorisation | NewEmergency | CredentialsLetter | PatientContent
+    )
     if absent is not None:
         error = HiddenFromActor(absent, field=field)
     elif (
