@@ -19,6 +19,7 @@ from opendmp.auth.routes import ROUTES as OAUTH_ROUTES
 from opendmp.config import Settings
 from opendmp.fhir.audit_routes import ROUTES as AUDIT_ROUTES
 from opendmp.fhir.consent_routes import ROUTES as CONSENT_ROUTES
+from opendmp.fhir.content_routes import ROUTES as CONTENT_ROUTES
 from opendmp.fhir.document_routes import ROUTES as DOCUMENT_ROUTES
 from opendmp.fhir.errors import EXCEPTION_HANDLERS
 from opendmp.fhir.routes import ROUTES as FHIR_ROUTES
@@ -156,6 +157,7 @@ def create_app(
             *DOCUMENT_ROUTES,
             *AUDIT_ROUTES,
             *CONSENT_ROUTES,
+            *CONTENT_ROUTES,
             *OAUTH_ROUTES,
             *WEB_ROUTES,
             healthz,

@@ -44,6 +44,28 @@ OPERATIONS = [
     ("POST", "/oauth/token"),
     ("GET", "/"),
     ("GET", "/healthz"),
+    # The patient's content (fhir/content_routes.py).
+    *(
+        (method, f"/fhir/{resource_type}{suffix}")
+        for resource_type in (
+            "Observation",
+            "AllergyIntolerance",
+            "RelatedPerson",
+            "MedicationStatement",
+            "Immunization",
+        )
+        for method, suffix in (
+            ("POST", ""),
+            ("GET", ""),
+            ("POST", "/_search"),
+            ("GET", "/{item_id}"),
+            ("PUT", "/{item_id}"),
+            ("DELETE", "/{item_id}"),
+        )
+    ),
+    ("GET", "/fhir/Patient/{patient_id}/$emergency-summary"),
+    ("GET", "/fhir/ImmunizationRecommendation"),
+    ("POST", "/fhir/ImmunizationRecommendation/_search"),
 ]
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from opendmp.consent import service as consents
 from opendmp.content import directives
 from opendmp.content import service as content
-from opendmp.content.errors import ContentConflict, MissingAnswers
+from opendmp.content.errors import ContentConflict, MissingAnswers, StaleVersion
 from opendmp.content.models import ContentRow
 from opendmp.content.schemas import (
     Allergy,
@@ -226,7 +226,7 @@ def test_a_record_has_one_blood_group_changed_in_place(runtime: Runtime, record:
         runtime, content.update_content, holder, first.id, BloodGroup("278147001"), keys=runtime.vault.keys, if_match=1
     )
     assert changed.version == 2 and changed.data.code == "278147001"
-    with pytest.raises(ContentConflict):
+    with pytest.raises(StaleVersion):
         run(runtime, content.update_content, holder, first.id, BloodGroup(A_POS), keys=runtime.vault.keys, if_match=1)
     run(runtime, content.delete_content, holder, first.id)
     assert (

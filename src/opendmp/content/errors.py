@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opendmp.kit.errors import Conflict, InvalidInput, NotFound
+from opendmp.kit.errors import BusinessRuleViolation, Conflict, ErrorKind, InvalidInput, NotFound
 
 
 class ContentNotFound(NotFound):
@@ -11,6 +11,12 @@ class ContentNotFound(NotFound):
 
 class ContentConflict(Conflict):
     """A second blood group, or a change made against an older version (If-Match)."""
+
+
+class StaleVersion(BusinessRuleViolation):
+    """If-Match named an older version: someone changed the item meanwhile (412)."""
+
+    kind = ErrorKind.PRECONDITION
 
 
 class MissingAnswers(InvalidInput):

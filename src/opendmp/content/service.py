@@ -17,7 +17,7 @@ from opendmp.access.policy import Action, PatientContent, RecordFacts, purpose_o
 from opendmp.consent import service as consents
 from opendmp.content import codes
 from opendmp.content import repository as repo
-from opendmp.content.errors import ContentConflict, ContentNotFound
+from opendmp.content.errors import ContentConflict, ContentNotFound, StaleVersion
 from opendmp.content.models import ACTIVE, ENTERED_IN_ERROR, ContentRow
 from opendmp.content.schedule import GivenDose, ScheduleReport, vaccination_schedule
 from opendmp.content.schemas import (
@@ -182,16 +182,25 @@ def add_content(
 
 
 def _existing(
-    session: Session, actor: Actor, item_id: uuid.UUID, now: datetime, *, for_update: bool
+    session: Session, item_id: uuid.UUID, now: datetime, *, for_update: bool, kind: ContentKind | None
 ) -> tuple[ContentRow, Loaded]:
+    """An active item (of `kind` when given: an Observation id is no AllergyIntolerance)."""
     row = repo.get(session, item_id, for_update=for_update)
-    if row is None or row.status != ACTIVE:
+    if row is None or row.status != ACTIVE or (kind is not None and row.kind != kind.value):
         raise ContentNotFound("no such item")
     return row, _load(session, row.record_id, now)
 
 
-def get_content(session: Session, actor: Actor, item_id: uuid.UUID, now: datetime, keys: KeyStore) -> ContentItem:
-    row, loaded = _existing(session, actor, item_id, now, for_update=False)
+def get_content(
+    session: Session,
+    actor: Actor,
+    item_id: uuid.UUID,
+    now: datetime,
+    keys: KeyStore,
+    *,
+    kind: ContentKind | None = None,
+) -> ContentItem:
+    row, loaded = _existing(session, item_id, now, for_update=False, kind=kind)
     decision = access.require(
         session,
         actor,
@@ -257,15 +266,13 @@ def update_content(
     if_match: int | None = None,
 ) -> ContentItem:
     """Replace an item's content (same kind); the journal keeps that it changed, not the old text."""
-    row, loaded = _existing(session, actor, item_id, now, for_update=True)
+    row, loaded = _existing(session, item_id, now, for_update=True, kind=kind_of(data))
     _writable(session, actor, loaded, now)
     decision = access.require(
         session, actor, Action.CONTENT_WRITE, PatientContent(loaded.facts, row.kind, row.recorded_by), now
     )
-    if kind_of(data).value != row.kind:
-        raise ContentConflict(f"this item is a {row.kind}", field="resourceType")
     if if_match is not None and if_match != row.version:
-        raise ContentConflict(f"the item changed (version {row.version}, not {if_match})", field="If-Match")
+        raise StaleVersion(f"the item changed (version {row.version}, not {if_match})", field="If-Match")
     if isinstance(data, Vaccination) and row.recorded_by_kind != actor.kind.value:
         raise ContentConflict("a vaccination keeps who recorded it", field="Immunization")
     data = _prepare(actor, data, loaded, now)
@@ -286,16 +293,22 @@ def update_content(
 
 
 def delete_content(
-    session: Session, actor: Actor, item_id: uuid.UUID, now: datetime, *, if_match: int | None = None
+    session: Session,
+    actor: Actor,
+    item_id: uuid.UUID,
+    now: datetime,
+    *,
+    if_match: int | None = None,
+    kind: ContentKind | None = None,
 ) -> None:
     """Logical deletion (entered-in-error): the item leaves every answer, its sealed bytes stay
     until the record is purged (its key shredded)."""
-    row, loaded = _existing(session, actor, item_id, now, for_update=True)
+    row, loaded = _existing(session, item_id, now, for_update=True, kind=kind)
     decision = access.require(
         session, actor, Action.CONTENT_WRITE, PatientContent(loaded.facts, row.kind, row.recorded_by), now
     )
     if if_match is not None and if_match != row.version:
-        raise ContentConflict(f"the item changed (version {row.version}, not {if_match})", field="If-Match")
+        raise StaleVersion(f"the item changed (version {row.version}, not {if_match})", field="If-Match")
     row.status = ENTERED_IN_ERROR
     row.version += 1
     row.updated_at = now
