@@ -18,14 +18,26 @@ from opendmp.auth import oidc
 from opendmp.auth import sessions as login_sessions
 from opendmp.auth.account_models import SessionStage
 from opendmp.consent import service as consents
-from opendmp.identity.actor import Actor, ActorKind
-from opendmp.identity.ins import Ins, InsSystem, validate_nir
+from opendmp.identity.actor import NURSES, Actor, ActorKind
+from opendmp.identity.ins import (
+    Gender,
+    Ins,
+    InsSystem,
+    StrictTraits,
+    nir_key,
+    normalise_nir,
+    validate_birthplace,
+    validate_nir,
+)
 from opendmp.journal import service as journal
 from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import AccessDenied, DomainError, HiddenFromActor, InvalidInput, NotFound
 from opendmp.kit.threads import threaded
 from opendmp.record import service as records
+from opendmp.record.errors import AmbiguousTraits
+from opendmp.record.service import PHARMACY_STAFF
 from opendmp.runtime import Runtime
+from opendmp.web import i18n
 from opendmp.web.patient_pages import (
     MAX_FORM_BYTES,
     Edge,
@@ -34,9 +46,11 @@ from opendmp.web.patient_pages import (
     _csrf_ok,
     _csrf_refused,
     _current,
+    _date,
     _journal_refusal,
     _limited,
     _posted,
+    _text,
     address_of,
     edge_of,
 )
@@ -55,6 +69,9 @@ SYSTEMS = [
     (InsSystem.TEST_NIR.value, "NIR de test"),
     (InsSystem.DEMO_NIR.value, "NIR de démonstration"),
 ]
+# Links of the operator's home to other operators' pages, as they land (the dashboard: issue 8).
+OPERATOR_LINKS: list[tuple[str, str]] = []
+IDENTITY_REFUSED = "Votre identité a bien été vérifiée, mais vous n'avez pas accès à ce service (professionnel absent de l'annuaire, ou compte inconnu ou désactivé)."  # noqa: E501
 STATUS_LABELS = {
     "pending-objection": "ouvert, délai d'opposition en cours",
     "active": "actif",
@@ -93,8 +110,18 @@ def _browser(edge: Edge, request: Request[Any, Any, Any]) -> str:
     return edge.secrets.digest("oidc-browser", value) if value else ""
 
 
-def _staff_nav(actor: Actor) -> dict[str, Any]:
-    return {"nav": [(HOME.get(actor.kind, "/"), "Accueil")], "logout_action": LOGOUT}
+# Professionals who open records at their counter and are paid for it (pharmacy, nurse channels).
+COUNTER_PROFESSIONS = PHARMACY_STAFF | NURSES
+
+
+def _staff_nav(actor: Actor, page: Page | None = None) -> dict[str, Any]:
+    _ = page._ if page is not None else i18n.translator(i18n.DEFAULT)
+    nav = [(HOME.get(actor.kind, "/"), _("Accueil"))]
+    if actor.kind is ActorKind.COUNTER_AGENT or (
+        actor.kind is ActorKind.PROFESSIONAL and actor.profession in COUNTER_PROFESSIONS
+    ):
+        nav += [("/guichet/ouverture", _("Ouvrir un DMP"))]
+    return {"nav": nav, "logout_action": LOGOUT}
 
 
 def _unavailable(page: Page, intent: str) -> Response[str]:
@@ -102,10 +129,10 @@ def _unavailable(page: Page, intent: str) -> Response[str]:
     return page.render(
         "message.html",
         503,
-        title="Connexion indisponible",
-        alert="Le service d'authentification ne répond pas ou n'est pas configuré. Réessayez plus tard.",
+        title=page._("Connexion indisponible"),
+        alert=page._("Le service d'authentification ne répond pas ou n'est pas configuré. Réessayez plus tard."),
         lines=[],
-        links=[(START[intent], "Réessayer")],
+        links=[(START[intent], page._("Réessayer"))],
     )
 
 
@@ -137,12 +164,15 @@ def _start_form(request: Request[Any, Any, Any], intent: str) -> Response[str]:
     texts = INTENTS[intent]
     return page.render(
         "form.html",
-        title=texts["title"],
+        title=page._(texts["title"]),
         action=START[intent],
-        submit=texts["submit"],
-        intro=texts["intro"],
+        submit=page._(texts["submit"]),
+        intro=page._(texts["intro"]),
         fields=[],
-        links=[texts["other"], ("/connexion", "Patients : se connecter à mon espace")],
+        links=[
+            (texts["other"][0], page._(texts["other"][1])),
+            ("/connexion", page._("Patients : se connecter à mon espace")),
+        ],
         extra_forms=[],
     )
 
@@ -206,22 +236,19 @@ def _refused(page: Page, error: oidc.LoginFailed, intent: str | None) -> Respons
     if isinstance(error, oidc.IdentityRefused):
         status, alert = (
             403,
-            (
-                "Votre identité a bien été vérifiée, mais vous n'avez pas accès à ce service "
-                "(professionnel absent de l'annuaire, ou compte inconnu ou désactivé)."
-            ),
+            page._(IDENTITY_REFUSED),
         )
     elif isinstance(error, oidc.FlowRefused):
-        status, alert = 400, "Cette connexion n'a pas été commencée ici, ou a expiré. Recommencez."
+        status, alert = 400, page._("Cette connexion n'a pas été commencée ici, ou a expiré. Recommencez.")
     else:
-        status, alert = 401, "La connexion n'a pas abouti. Recommencez."
+        status, alert = 401, page._("La connexion n'a pas abouti. Recommencez.")
     return page.render(
         "message.html",
         status,
-        title="Connexion refusée",
+        title=page._("Connexion refusée"),
         alert=alert,
         lines=[],
-        links=[(START[intent or oidc.PROFESSIONAL], "Recommencer")],
+        links=[(START[intent or oidc.PROFESSIONAL], page._("Recommencer"))],
     )
 
 
@@ -274,54 +301,133 @@ def login_callback(request: Request[Any, Any, Any]) -> Response[str]:
 
 # ---------------------------------------------------------------- landing pages
 
+# Who may use the counter's pages: the insurer's agents, and the professionals who open records at
+# their counter (pharmacists, nurses, any professional: the policy decides who opens).
+COUNTER_KINDS = frozenset({ActorKind.COUNTER_AGENT, ActorKind.PROFESSIONAL})
+GENDERS = [(Gender.FEMALE.value, "Féminin"), (Gender.MALE.value, "Masculin")]
 
-def _signed_in(page: Page, kind: ActorKind) -> tuple[str, Actor] | Response[str]:
+
+def _signed_in(page: Page, kind: ActorKind | frozenset[ActorKind]) -> tuple[str, Actor] | Response[str]:
     """The session's actor if it is of `kind`; else 401 (no session) or 403 (another profile)."""
     found = _current(page, SessionStage.AUTHENTICATED)
     if isinstance(found, Response):
         return found
     token, current = found
     actor = current.actor.at(address_of(page.request))
-    if actor.kind is not kind:
+    kinds = kind if isinstance(kind, frozenset) else frozenset({kind})
+    if actor.kind not in kinds:
         _journal_refusal(page.edge.runtime, actor, "auth:page", "wrong-profile")
         return page.render(
             "message.html",
             403,
-            title="Accès refusé",
-            alert="Cette page n'est pas ouverte à votre profil.",
+            title=page._("Accès refusé"),
+            alert=page._("Cette page n'est pas ouverte à votre profil."),
             lines=[],
-            links=[(HOME.get(actor.kind, "/"), "Retour à mon accueil")],
-            **(_staff_nav(actor) if actor.kind is not ActorKind.PATIENT else {}),
+            links=[(HOME.get(actor.kind, "/"), page._("Retour à mon accueil"))],
+            **(_staff_nav(actor, page) if actor.kind is not ActorKind.PATIENT else {}),
         )
     return token, actor
 
 
-def _who(actor: Actor) -> list[str]:
+def _who(actor: Actor, page: Page) -> list[str]:
+    _ = page._
     if actor.kind is ActorKind.PROFESSIONAL:
-        lines = [f"Connecté(e) : {actor.display_name or actor.id} — RPPS {actor.id}, profession {actor.profession}."]
-        return lines + ([f"Structure d'exercice (FINESS) : {actor.organisation}."] if actor.organisation else [])
-    return [f"Connecté(e) : {actor.id}, agent d'accueil (FINESS {actor.organisation})."]
+        name = actor.display_name or actor.id
+        lines = [
+            _(
+                "Connecté(e) : {name} — RPPS {rpps}, profession {profession}.",
+                name=name,
+                rpps=actor.id,
+                profession=actor.profession,
+            )
+        ]
+        if actor.organisation:
+            lines.append(_("Structure d'exercice (FINESS) : {finess}.", finess=actor.organisation))
+        return lines
+    return [_("Connecté(e) : {name}, agent d'accueil (FINESS {finess}).", name=actor.id, finess=actor.organisation)]
 
 
-def _lookup_page(
-    page: Page, actor: Actor, status: int = 200, result: str | None = None, found: bool = False, **kw: Any
-) -> Response[str]:
+def read_card_number(text: str) -> str:
+    """The NIR as typed or scanned from the carte Vitale: spaces and dots allowed, the 2-digit key
+    optional (computed when absent, checked when present). Raises InvalidInput naming the field.
+    (The card's other printed numbers are not INS: only the 13 or 15-character NIR is read.)"""
+    nir = normalise_nir(text)
+    if len(nir) == 13:
+        try:
+            nir += f"{nir_key(nir):02d}"
+        except ValueError as error:
+            raise InvalidInput("not a NIR", field="ins") from error
+    return validate_nir(nir, field="ins")
+
+
+def nir_error(text: str, _: i18n.Translate) -> str | None:
+    """The message shown next to a NIR field, in the page's language (None: the NIR is right)."""
+    nir = normalise_nir(text)
+    if not nir:
+        return _("Saisissez le numéro de sécurité sociale (NIR).")
+    if len(nir) not in (13, 15):
+        return _("Un NIR a 13 caractères, ou 15 avec sa clé ({n} saisis).", n=len(nir))
+    try:
+        validate_nir(nir[:13] + f"{nir_key(nir[:13]):02d}")
+    except (InvalidInput, ValueError):
+        return _("Ce n'est pas un NIR valable (1 à 4, 7 ou 8 puis des chiffres, 2A/2B pour la Corse).")
+    if len(nir) == 15 and nir[13:] != f"{nir_key(nir[:13]):02d}":
+        return _("La clé du NIR ne correspond pas : vérifiez les chiffres saisis.")
+    return None
+
+
+def _search_page(page: Page, actor: Actor, status: int = 200, **kw: Any) -> Response[str]:
+    _ = page._
+    pro = actor.kind is ActorKind.PROFESSIONAL
     return page.render(
         "pro_home.html",
         status,
-        title="Espace professionnel" if actor.kind is ActorKind.PROFESSIONAL else "Espace guichet",
-        lines=_who(actor),
+        title=_("Espace professionnel") if pro else _("Espace guichet"),
+        lines=_who(actor, page),
         action=HOME[actor.kind],
-        systems=SYSTEMS,
+        systems=[(v, _(t)) for v, t in SYSTEMS],
+        genders=[(v, _(t)) for v, t in GENDERS],
         system=kw.pop("system", InsSystem.NIR.value),
-        result=result,
-        found=found,
+        result=kw.pop("result", None),
+        found=kw.pop("found", False),
+        record_link=kw.pop("record_link", None),
+        form=kw.pop("form", {}),
+        errors=kw.pop("errors", {}),
+        counter=actor.kind is ActorKind.COUNTER_AGENT or actor.profession in COUNTER_PROFESSIONS,
         **kw,
-        **_staff_nav(actor),
+        **_staff_nav(actor, page),
     )
 
 
+def _traits_of(data: dict[str, Any], _: i18n.Translate) -> tuple[StrictTraits | None, dict[str, str]]:
+    """The five strict traits of a posted form, or the errors to show next to each field."""
+    errors: dict[str, str] = {}
+    family, given = _text(data, "nom"), _text(data, "prenoms")
+    if not family:
+        errors["nom"] = _("Saisissez le nom de naissance.")
+    if not given:
+        errors["prenoms"] = _("Saisissez le ou les prénoms de naissance.")
+    born = _date(data, "naissance")
+    if born is None:
+        errors["naissance"] = _("Saisissez la date de naissance (jj/mm/aaaa).")
+    try:
+        gender = Gender(_text(data, "sexe"))
+    except ValueError:
+        gender = None
+        errors["sexe"] = _("Choisissez le sexe.")
+    try:
+        place = validate_birthplace(_text(data, "lieu"), field="lieu")
+    except InvalidInput:
+        place = ""
+        errors["lieu"] = _("Le code INSEE du lieu de naissance a 5 caractères (99 + pays pour l'étranger).")
+    if errors or born is None or gender is None:
+        return None, errors
+    return StrictTraits(family, given, born, gender, place), {}
+
+
 def _lookup(request: Request[Any, Any, Any], data: dict[str, Any], kind: ActorKind) -> Response[str]:
+    """Find a patient by INS (the card number typed or scanned) or by the five strict traits;
+    posted, so that no INS or name ever sits in a URL."""
     edge = edge_of(request)
     page = Page(edge, request)
     signed = _signed_in(page, kind)
@@ -330,30 +436,61 @@ def _lookup(request: Request[Any, Any, Any], data: dict[str, Any], kind: ActorKi
     actor = signed[1]
     if not _csrf_ok(page, data):
         return _csrf_refused(page)
+    _ = page._
+    by_traits = data.get("par") == "traits"
     chosen = data.get("systeme")
-    try:
-        system = InsSystem(chosen if isinstance(chosen, str) else InsSystem.NIR.value)
-        ins = Ins(system, validate_nir(str(data.get("ins") or ""), field="ins"))
-    except (ValueError, InvalidInput):
-        return _lookup_page(page, actor, 400, error="Un matricule INS a 15 chiffres (clé comprise).")
+    system = next((s for s in InsSystem if s.value == chosen), InsSystem.NIR)
+    if by_traits:
+        traits, errors = _traits_of(data, _)
+        if traits is None:
+            return _search_page(page, actor, 400, form=dict(data), errors=errors)
+
+        def search(db: Session) -> Any:
+            return records.find_by_traits(db, actor, traits, edge.runtime.clock.now())
+    else:
+        error = nir_error(_text(data, "ins"), _)
+        if error is not None:
+            return _search_page(
+                page, actor, 400, form={"ins": _text(data, "ins")}, errors={"ins": error}, system=system.value
+            )
+        ins = Ins(system, read_card_number(_text(data, "ins")))
+
+        def search(db: Session) -> Any:
+            return records.find_by_ins(db, actor, ins, edge.runtime.clock.now())
+
     try:
         with unit_of_work(edge.runtime.sessions) as db:
-            hit = records.find_by_ins(db, actor, ins, edge.runtime.clock.now())
+            hit = search(db)
     except (HiddenFromActor, NotFound):
         hit = None
-    except DomainError as error:
-        return _lookup_page(page, actor, result=f"Dossier non consultable : {error.message}", system=system.value)
+    except AmbiguousTraits:
+        return _search_page(
+            page,
+            actor,
+            result=_("Plusieurs dossiers correspondent à ces traits : recherchez par l'INS."),
+            system=system.value,
+        )
+    except DomainError:
+        return _search_page(page, actor, result=_("Ce dossier n'est pas consultable."), system=system.value)
     if hit is None:
-        return _lookup_page(page, actor, result="Aucun DMP accessible pour cet INS.", system=system.value)
-    p, status = hit.patient, STATUS_LABELS.get(hit.record.status, hit.record.status)
-    text = f"Ce patient a un DMP ({status}) : {p.given_names} {p.birth_family}, né(e) le {p.birth_date:%d/%m/%Y}."
-    return _lookup_page(page, actor, result=text, found=True, system=system.value)
+        return _search_page(page, actor, result=_("Aucun DMP accessible pour ce patient."), system=system.value)
+    if actor.kind is ActorKind.PROFESSIONAL:
+        return page.redirect(f"/pro/dossier/{hit.record.id}")
+    p, status = hit.patient, _(STATUS_LABELS.get(hit.record.status, hit.record.status))
+    text = _(
+        "Ce patient a un DMP ({status}) : {given} {family}, né(e) le {born}.",
+        status=status,
+        given=p.given_names,
+        family=p.birth_family,
+        born=i18n.day(p.birth_date, page.lang),
+    )
+    return _search_page(page, actor, result=text, found=True, system=system.value)
 
 
 def _landing(request: Request[Any, Any, Any], kind: ActorKind) -> Response[str]:
     page = Page(edge_of(request), request)
     signed = _signed_in(page, kind)
-    return signed if isinstance(signed, Response) else _lookup_page(page, signed[1])
+    return signed if isinstance(signed, Response) else _search_page(page, signed[1])
 
 
 @get(HOME[ActorKind.PROFESSIONAL], include_in_schema=False)
@@ -390,7 +527,7 @@ def operator_home(request: Request[Any, Any, Any]) -> Response[str]:
     if isinstance(found, Response):
         return found
     actor = found[1].actor.at(address_of(request))
-    nav = _staff_nav(actor) if actor.kind is not ActorKind.PATIENT else {}
+    nav = _staff_nav(actor, page) if actor.kind is not ActorKind.PATIENT else {}
     try:
         with unit_of_work(edge.runtime.sessions) as db:
             pending = consents.pending_reviews(db, actor, edge.runtime.clock.now())
@@ -398,17 +535,20 @@ def operator_home(request: Request[Any, Any, Any]) -> Response[str]:
         return page.render(
             "message.html",
             403,
-            title="Accès refusé",
-            alert="Cette page est réservée aux opérateurs de la plateforme.",
+            title=page._("Accès refusé"),
+            alert=page._("Cette page est réservée aux opérateurs de la plateforme."),
             lines=[],
-            links=[(HOME.get(actor.kind, "/"), "Retour à mon accueil")],
+            links=[(HOME.get(actor.kind, "/"), page._("Retour à mon accueil"))],
             **nav,
         )
     return page.render(
         "message.html",
-        title="Espace opérateur",
-        lines=[f"Connecté(e) : {actor.id}, opérateur.", f"Accès d'urgence à examiner : {len(pending)}."],
-        links=[],
+        title=page._("Espace opérateur"),
+        lines=[
+            page._("Connecté(e) : {name}, opérateur.", name=actor.id),
+            page._("Accès d'urgence à examiner : {n}.", n=len(pending)),
+        ],
+        links=OPERATOR_LINKS and [(href, page._(text)) for href, text in OPERATOR_LINKS],
         **nav,
     )
 
@@ -442,9 +582,9 @@ def logout(request: Request[Any, Any, Any], data: Form) -> Response[str]:
         return page.redirect(end_session)
     return page.render(
         "message.html",
-        title="Vous êtes déconnecté(e)",
-        lines=["À bientôt."],
-        links=[(START[oidc.PROFESSIONAL], "Se reconnecter")],
+        title=page._("Vous êtes déconnecté(e)"),
+        lines=[page._("À bientôt.")],
+        links=[(START[oidc.PROFESSIONAL], page._("Se reconnecter"))],
     )
 
 

@@ -14,8 +14,10 @@ from litestar.types import ControllerRouterHandler
 from opendmp import __version__
 from opendmp.web import i18n, render
 from opendmp.web.account_pages import ROUTES as ACCOUNT_ROUTES
+from opendmp.web.counter_pages import ROUTES as COUNTER_ROUTES
 from opendmp.web.patient_pages import ROUTES as PATIENT_ROUTES
 from opendmp.web.pro_pages import ROUTES as PRO_ROUTES
+from opendmp.web.pro_space import ROUTES as PRO_SPACE_ROUTES
 
 STATIC = Path(__file__).parent / "static"
 # Vendored and own static files change only with a release: browsers may keep them a day.
@@ -61,4 +63,6 @@ ROUTES: list[ControllerRouterHandler] = [
     *PATIENT_ROUTES,
     *ACCOUNT_ROUTES,
     *PRO_ROUTES,
+    *PRO_SPACE_ROUTES,
+    *COUNTER_ROUTES,
 ]
