@@ -18,6 +18,14 @@ from opendmp.models import metadata
 from tests.conftest import PG_ADMIN_URL
 
 EXPECTED_TABLES = {
+    "stats_opening_week",
+    "stats_document_week",
+    "stats_activation_day",
+    "stats_filled_day",
+    "stats_week_active",
+    "stats_opener",
+    "stats_feeder",
+    "stats_week_user",
     "record",
     "patient",
     "ins_lookup",

@@ -51,6 +51,7 @@ from opendmp.notify.service import mask_address, normalise_email, normalise_phon
 from opendmp.record import repository as records_repo
 from opendmp.record.errors import RecordNotFound
 from opendmp.record.models import Record, RecordStatus
+from opendmp.stats import counters
 
 ACTIVATION_VALIDITY = timedelta(weeks=6)
 CODE_VALIDITY = timedelta(minutes=10)  # the most the rule allows; settings may shorten the step
@@ -569,6 +570,8 @@ def confirm_contact(
         if account.password_hash is None:
             raise WeakPassword("choisissez d'abord un mot de passe")
         account.status = AccountStatus.ACTIVE.value
+        if account.activated_at is None:
+            counters.count_activation(session, at)  # the activation rate (statistics)
         account.activated_at = account.activated_at or at
         account.activation_digest = account.activation_expires_at = None
         # A counter agent's re-issued code is a recovery: the old sessions end, the count clears.

@@ -105,9 +105,11 @@ def start(
     staff_account_id: uuid.UUID | None = None,
     subject: str | None = None,
     replacing: str | None = None,
+    activity_key: bytes | None = None,
 ) -> str:
     """A new session; returns its id, for the cookie only. `replacing` (the id the browser held)
-    is revoked: each step of a login gets a fresh id (no session fixation)."""
+    is revoked: each step of a login gets a fresh id (no session fixation). With `activity_key`,
+    a completed login enters the week's set of active users (statistics, keyed hash only)."""
     if replacing:
         revoke(session, replacing, at, "rotated")
     token = random.token(SESSION_ID_BYTES)
@@ -126,6 +128,10 @@ def start(
             expires_at=at + lifetime,
         )
     )
+    if activity_key is not None and stage is SessionStage.AUTHENTICATED:
+        from opendmp.stats import counters
+
+        counters.note_active_user(session, activity_key, actor, at)
     session.flush()
     return token
 

@@ -323,7 +323,7 @@ def submit_document(
         record_id=record_id,
         at=now,
     )
-    counters.count_document(session, actor, doc_type.class_code, doc_type.code, now)
+    counters.count_document(session, actor, doc_type.class_code, doc_type.code, now, record_id)
     session.flush()
     stored_document = StoredDocument(document, authors, notes=notes)
     if notify:

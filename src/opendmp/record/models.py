@@ -69,6 +69,8 @@ class Record(Base):
     merged_into: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("record.id"))
     purged_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # When its first document was stored: the statistics' "still empty after 30 days" (0028).
+    first_document_at: Mapped[datetime | None]
 
 
 class LegalRepresentative(Base):

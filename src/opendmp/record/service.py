@@ -140,6 +140,7 @@ class OpeningPlan:
     journal: list[dict[str, Any]]
     journal_head: dict[str, Any]
     opening: counters.OpeningKey  # the statistics counter it moves (no INS, no record id)
+    opener: counters.OpenerKey | None = None  # a pharmacy or nurse equipped (statistics)
 
 
 def plan_opening(
@@ -192,6 +193,7 @@ def plan_opening(
         "version": 1,
         "opening_policy": policy.value,
         "channel": channel.value,
+        "first_document_at": None,
         "opened_at": now,
         "opened_by_kind": actor.kind.value,
         "opened_by": actor.id,
@@ -278,6 +280,7 @@ def plan_opening(
         journal=entries,
         journal_head={"chain": chain, "seq": len(entries), "hash": prev, "checkpointed_seq": 0},
         opening=counters.opening_key(now, channel.value, request.residence_department, organisation_kind),
+        opener=counters.opener_key(channel.value, actor, now),
     )
 
 
@@ -319,7 +322,7 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan], *, count: bool =
             if rows:
                 session.execute(insert(model), rows)
         if count:
-            counters.add_openings(session, [plan.opening for plan in plans])
+            _count_openings(session, plans)
         return
 
     def fast(column_type: Any, present: list[Any]) -> list[Any] | None:
@@ -399,7 +402,12 @@ def write_plans(session: Session, plans: Sequence[OpeningPlan], *, count: bool =
             for row in values:
                 copy.write_row(row)
     if count:
-        counters.add_openings(session, [plan.opening for plan in plans])
+        _count_openings(session, plans)
+
+
+def _count_openings(session: Session, plans: Sequence[OpeningPlan]) -> None:
+    counters.add_openings(session, [plan.opening for plan in plans])
+    counters.add_openers(session, [plan.opener for plan in plans if plan.opener is not None])
 
 
 def open_record(
@@ -447,7 +455,7 @@ def open_record(
         system = Actor.system(CREDENTIALS_AT_OPENING)
         patients.issue_credentials(session, system, view.record.id, now, secrets, send=True)
     # Last, so that the counter's row stays locked only from here to the commit.
-    counters.add_openings(session, [plan.opening])
+    _count_openings(session, [plan])
     return view
 
 

@@ -4,14 +4,17 @@ transaction of the event (docs/decisions/0018), rebuilt once from the tables by 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from opendmp.document.models import Document
@@ -19,7 +22,18 @@ from opendmp.identity import geography
 from opendmp.identity.actor import Actor, ActorKind
 from opendmp.identity.models import Organisation, Patient
 from opendmp.record.models import Record
-from opendmp.stats.models import DocumentCount, OpeningCount
+from opendmp.stats.models import (
+    ActivationCount,
+    DocumentCount,
+    DocumentWeekCount,
+    Feeder,
+    FilledCount,
+    Opener,
+    OpeningCount,
+    OpeningWeekCount,
+    WeekActiveCount,
+    WeekUser,
+)
 
 STRIPES = 8  # rows a day's dimensions spread over; readers sum them
 UNKNOWN = ""
@@ -43,6 +57,30 @@ class DocumentKey:
     source: str
     class_code: str
     type_code: str
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class OpenerKey:
+    """A pharmacy (by FINESS) or a nurse (by RPPS) that opened a record on `day`."""
+
+    kind: str
+    identifier: str
+    day: date
+
+
+def week_of(day: date) -> date:
+    """The Monday of `day`'s ISO week: the key of the weekly aggregates."""
+    return day - timedelta(days=day.weekday())
+
+
+def opener_key(channel: str, actor: Actor, at: datetime) -> OpenerKey | None:
+    """The pharmacies and nurses equipped, counted by who is paid for an opening (the ledger's
+    beneficiaries): the pharmacy's FINESS, the nurse's RPPS."""
+    if channel == "pharmacy" and actor.organisation:
+        return OpenerKey("pharmacy", actor.organisation, at.date())
+    if channel == "nurse" and actor.rpps:
+        return OpenerKey("nurse", actor.rpps, at.date())
+    return None
 
 
 def opening_key(at: datetime, channel: str, department: str | None, organisation_kind: str | None) -> OpeningKey:
@@ -80,23 +118,40 @@ def organisation_kinds(session: Session) -> dict[str, str]:
     return {finess: kind for finess, kind in session.execute(select(Organisation.finess, Organisation.kind))}
 
 
-def _upsert(session: Session, model: type[OpeningCount] | type[DocumentCount], rows: list[dict[str, Any]]) -> None:
-    """Add each row's count to its counter, creating it if absent: INSERT … ON CONFLICT DO UPDATE
-    on PostgreSQL and SQLite alike. Rows go in key order so that two transactions lock alike."""
-    if not rows:
-        return
-    table: Table = model.__table__  # type: ignore[assignment]
+def _insert(session: Session, table: Table) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement: Any = pg_insert(table)
-    elif dialect == "sqlite":
+        return pg_insert(table)
+    if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(table)
-    else:
-        raise RuntimeError(f"no counter upsert for {dialect}")
+        return sqlite_insert(table)
+    raise RuntimeError(f"no counter upsert for {dialect}")
+
+
+def _insert_new(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> int:
+    """Insert the rows whose key is absent (INSERT … ON CONFLICT DO NOTHING); how many were new."""
+    if not rows:
+        return 0
+    table: Table = model.__table__
+    keys = [column.name for column in table.primary_key]
+    statement = _insert(session, table).on_conflict_do_nothing(index_elements=keys)
+    if len(rows) == 1:  # RETURNING says whether it was new (rowcount is not reliable here on every driver)
+        returned = session.execute(statement.values(rows[0]).returning(table.c[keys[0]])).first()
+        return 0 if returned is None else 1
+    session.execute(statement, sorted(rows, key=lambda row: tuple(row[k] for k in keys)))
+    return -1  # executemany: the drivers do not say
+
+
+def _upsert(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Add each row's count to its counter, creating it if absent: INSERT … ON CONFLICT DO UPDATE
+    on PostgreSQL and SQLite alike. Rows go in key order so that two transactions lock alike."""
+    if not rows:
+        return
+    table: Table = model.__table__
+    statement = _insert(session, table)
     keys = [column.name for column in table.primary_key]
     statement = statement.on_conflict_do_update(
         index_elements=keys, set_={"count": table.c["count"] + statement.excluded["count"]}
@@ -124,6 +179,26 @@ def add_openings(
         for key, n in counts.items()
     ]
     _upsert(session, OpeningCount, rows)
+    weeks: Counter[tuple[date, str, str, str]] = Counter()
+    for key, n in counts.items():
+        weeks[(week_of(key.day), key.channel, key.region, key.organisation_kind)] += n
+    _upsert(
+        session,
+        OpeningWeekCount,
+        [
+            {"week": w, "channel": c, "region": r, "organisation_kind": k, "stripe": chosen, "count": n}
+            for (w, c, r, k), n in weeks.items()
+        ],
+    )
+
+
+def add_openers(session: Session, openers: Iterable[OpenerKey]) -> None:
+    """Note pharmacies and nurses that opened a record (kept at their first day)."""
+    first: dict[tuple[str, str], date] = {}
+    for o in openers:
+        known = first.get((o.kind, o.identifier))
+        first[(o.kind, o.identifier)] = o.day if known is None else min(known, o.day)
+    _insert_new(session, Opener, [{"kind": k, "identifier": i, "first_day": d} for (k, i), d in first.items()])
 
 
 def add_documents(
@@ -143,12 +218,93 @@ def add_documents(
         for key, n in counts.items()
     ]
     _upsert(session, DocumentCount, rows)
+    weeks: Counter[tuple[date, str, str, str]] = Counter()
+    for key, n in counts.items():
+        weeks[(week_of(key.day), key.source, key.class_code, key.type_code)] += n
+    _upsert(
+        session,
+        DocumentWeekCount,
+        [
+            {"week": w, "source": s, "class_code": c, "type_code": t, "stripe": chosen, "count": n}
+            for (w, s, c, t), n in weeks.items()
+        ],
+    )
 
 
-def count_document(session: Session, actor: Actor, class_code: str, type_code: str, at: datetime) -> None:
-    """A stored document (or new version) in the submission's transaction."""
-    source = document_source(actor.kind.value, organisation_kind(session, actor.organisation))
+def _one(stripe: int | None) -> int:
+    return secrets.randbelow(STRIPES) if stripe is None else stripe
+
+
+def add_activations(session: Session, days: Counter[date], *, stripe: int | None = None) -> None:
+    rows = [{"day": d, "stripe": _one(stripe), "count": n} for d, n in days.items()]
+    _upsert(session, ActivationCount, rows)
+
+
+def add_filled(session: Session, opened_days: Counter[date], *, stripe: int | None = None) -> None:
+    rows = [{"opened_day": d, "stripe": _one(stripe), "count": n} for d, n in opened_days.items()]
+    _upsert(session, FilledCount, rows)
+
+
+def count_activation(session: Session, at: datetime) -> None:
+    """A holder's account became active, in the activation's transaction."""
+    add_activations(session, Counter([at.date()]))
+
+
+def note_feeder(session: Session, finess: str, organisation_kind: str | None, on: date) -> None:
+    _insert_new(
+        session, Feeder, [{"finess": finess, "organisation_kind": organisation_kind or UNKNOWN, "first_day": on}]
+    )
+
+
+def note_first_document(session: Session, record_id: uuid.UUID, at: datetime) -> None:
+    """Mark the record filled if this is its first document, and count it by its opening day.
+    The guarded UPDATE makes two concurrent first documents count once."""
+    opened_at = session.execute(
+        update(Record)
+        .where(Record.id == record_id, Record.first_document_at.is_(None))
+        .values(first_document_at=at)
+        .returning(Record.opened_at)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if opened_at is not None:
+        add_filled(session, Counter([opened_at.date()]))
+
+
+def user_hash(key: bytes, kind: str, user: str, week: date) -> str:
+    """A keyed hash of a user for one week's set: distinct counting without an identifier, and
+    not linkable from one week to the next."""
+    message = f"weekly-active|{week.isoformat()}|{kind}|{user}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def note_active_user(session: Session, key: bytes, actor: Actor, at: datetime) -> None:
+    """A user signed in this week: enter the week's set; the week's count moves if they were new."""
+    week = week_of(at.date())
+    new = _insert_new(
+        session, WeekUser, [{"week": week, "user_hash": user_hash(key, actor.kind.value, actor.id, week)}]
+    )
+    if new == 1:
+        _upsert(session, WeekActiveCount, [{"week": week, "stripe": _one(None), "count": 1}])
+
+
+def count_document(
+    session: Session,
+    actor: Actor,
+    class_code: str,
+    type_code: str,
+    at: datetime,
+    record_id: uuid.UUID | None = None,
+) -> None:
+    """A stored document (or new version) in the submission's transaction: by source and type,
+    the establishment noted as feeding automatically when its software filed it, the record
+    marked filled at its first document."""
+    kind = organisation_kind(session, actor.organisation)
+    source = document_source(actor.kind.value, kind)
     add_documents(session, [DocumentKey(at.date(), source, class_code, type_code)])
+    if actor.kind is ActorKind.SOFTWARE and actor.organisation:
+        note_feeder(session, actor.organisation, kind, at.date())
+    if record_id is not None:
+        note_first_document(session, record_id, at)
 
 
 def recount_openings(session: Session) -> Counter[OpeningKey]:
@@ -197,13 +353,71 @@ def documents(session: Session) -> Counter[DocumentKey]:
     return totals
 
 
+def recount_openers(session: Session) -> list[OpenerKey]:
+    rows = session.execute(
+        select(Record.channel, Record.opened_by_organisation, Record.opened_by, func.min(Record.opened_at))
+        .where(Record.channel.in_(("pharmacy", "nurse")))
+        .group_by(Record.channel, Record.opened_by_organisation, Record.opened_by)
+    )
+    found: list[OpenerKey] = []
+    for channel, finess, opener, first in rows:
+        if channel == "pharmacy" and finess:
+            found.append(OpenerKey("pharmacy", finess, first.date()))
+        elif channel == "nurse":
+            found.append(OpenerKey("nurse", opener, first.date()))
+    return found
+
+
 def rebuild(session: Session) -> tuple[int, int]:
     """Replace every counter by a recount of the tables: idempotent. Run it once on a store made
-    before the counters existed, while no opening or submission is under way."""
+    before the counters existed, while no opening or submission is under way. The weekly sets of
+    active users are not rebuilt: sign-ins before the counters existed were not kept."""
+    from opendmp.auth.account_models import PatientAccount
+
     opened, added = recount_openings(session), recount_documents(session)
-    session.execute(delete(OpeningCount))
-    session.execute(delete(DocumentCount))
+    models: list[type[Any]] = [OpeningCount, DocumentCount, OpeningWeekCount, DocumentWeekCount, Opener, Feeder]
+    models += [ActivationCount, FilledCount]
+    for model in models:
+        session.execute(delete(model))
     _write_counts(session, opened, added)
+    add_openers(session, recount_openers(session))
+    kinds = organisation_kinds(session)
+    feeders = session.execute(
+        select(Document.submitted_by_organisation, func.min(Document.submitted_at))
+        .where(Document.submitted_by_kind == ActorKind.SOFTWARE.value, Document.submitted_by_organisation.is_not(None))
+        .group_by(Document.submitted_by_organisation)
+    )
+    _insert_new(
+        session,
+        Feeder,
+        [
+            {"finess": f, "organisation_kind": kinds.get(f, UNKNOWN), "first_day": at.date()}
+            for f, at in feeders
+            if f is not None
+        ],
+    )
+    firsts = select(Document.record_id, func.min(Document.submitted_at).label("first")).group_by(Document.record_id)
+    filled: Counter[date] = Counter()
+    session.execute(update(Record).values(first_document_at=None).execution_options(synchronize_session=False))
+    for record_id, first in session.execute(firsts).all():
+        opened_at = session.execute(
+            update(Record)
+            .where(Record.id == record_id)
+            .values(first_document_at=first)
+            .returning(Record.opened_at)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if opened_at is not None:
+            filled[opened_at.date()] += 1
+    add_filled(session, filled, stripe=0)
+    activated = Counter(
+        at.date()
+        for at in session.execute(
+            select(PatientAccount.activated_at).where(PatientAccount.activated_at.is_not(None))
+        ).scalars()
+        if at is not None
+    )
+    add_activations(session, activated, stripe=0)
     session.flush()
     return sum(opened.values()), sum(added.values())
 

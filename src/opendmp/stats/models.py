@@ -79,3 +79,94 @@ class DocumentCount(Base):
     type_code: Mapped[str] = mapped_column(String(20), primary_key=True)
     stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
+
+
+# The dashboard's coarser aggregates (docs/decisions/0028): the same counts by ISO week (its
+# Monday), moved by the same upserts as the daily rows, so a year of figures is a few thousand
+# rows however many records there are.
+class OpeningWeekCount(Base):
+    """Records opened, by week, channel, region of residence and opener's organisation kind."""
+
+    __tablename__ = "stats_opening_week"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(30), primary_key=True)
+    region: Mapped[str] = mapped_column(String(3), primary_key=True)
+    organisation_kind: Mapped[str] = mapped_column(String(30), primary_key=True)
+    stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class DocumentWeekCount(Base):
+    """Documents added, by week, source, class and type code."""
+
+    __tablename__ = "stats_document_week"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    class_code: Mapped[str] = mapped_column(String(60), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class ActivationCount(Base):
+    """Holders' accounts activated (first password and verified contact), by day."""
+
+    __tablename__ = "stats_activation_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class FilledCount(Base):
+    """Records that received their first document, by the day the record was opened: opened
+    minus filled, for the days more than 30 days ago, is the records still empty."""
+
+    __tablename__ = "stats_filled_day"
+
+    opened_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class Opener(Base):
+    """The pharmacies (FINESS) and nurses (RPPS) that opened at least one record, and when first.
+    Business identifiers of professionals, public in the directory; nothing about patients."""
+
+    __tablename__ = "stats_opener"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # "pharmacy" | "nurse"
+    identifier: Mapped[str] = mapped_column(String(11), primary_key=True)
+    first_day: Mapped[date] = mapped_column(Date)
+
+
+class Feeder(Base):
+    """Establishments whose software filed at least one document (automatic feeding)."""
+
+    __tablename__ = "stats_feeder"
+
+    finess: Mapped[str] = mapped_column(String(9), primary_key=True)
+    organisation_kind: Mapped[str] = mapped_column(String(30))
+    first_day: Mapped[date] = mapped_column(Date)
+
+
+class WeekUser(Base):
+    """Who was active in a week, as a keyed hash of the user (no identifier, no health data):
+    the set that makes the weekly count distinct. Old weeks can be dropped, their counts stay."""
+
+    __tablename__ = "stats_week_user"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_hash: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class WeekActiveCount(Base):
+    """Distinct active users by week: moved only when a user enters the week's set."""
+
+    __tablename__ = "stats_week_active"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -255,6 +255,7 @@ def _rotate(
         account_id=account_id,
         subject=subject,
         replacing=old,
+        activity_key=edge.secrets.pepper,
     )
     page.cookies.append(edge.cookie(edge.session_cookie, token))
     page.session(token)

@@ -285,6 +285,7 @@ def login_callback(request: Request[Any, Any, Any]) -> Response[str]:
                 edge.secrets.random,
                 staff_account_id=who.staff_account_id,
                 replacing=request.cookies.get(edge.session_cookie),  # no fixation
+                activity_key=edge.secrets.pepper,
             )
             oidc.journal_login(db, who, address_of(request), now)
             page.cookies.append(edge.cookie(edge.session_cookie, token))

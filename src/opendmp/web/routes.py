@@ -15,6 +15,7 @@ from opendmp import __version__
 from opendmp.web import i18n, render
 from opendmp.web.account_pages import ROUTES as ACCOUNT_ROUTES
 from opendmp.web.counter_pages import ROUTES as COUNTER_ROUTES
+from opendmp.web.dashboard_pages import ROUTES as DASHBOARD_ROUTES
 from opendmp.web.patient_pages import ROUTES as PATIENT_ROUTES
 from opendmp.web.pro_pages import ROUTES as PRO_ROUTES
 from opendmp.web.pro_space import ROUTES as PRO_SPACE_ROUTES
@@ -65,4 +66,5 @@ ROUTES: list[ControllerRouterHandler] = [
     *PRO_ROUTES,
     *PRO_SPACE_ROUTES,
     *COUNTER_ROUTES,
+    *DASHBOARD_ROUTES,
 ]
