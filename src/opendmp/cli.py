@@ -973,13 +973,21 @@ def stats_show(
     if by not in {b.value for b in Breakdown}:
         raise fail(f"--by: channel, region or week, not {by!r}", 2)
     first, last = _day(since, "--since"), _day(until, "--until")
+    from opendmp.stats.dashboard import dashboard_figures
+
     with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
         figures = deployment_figures(
             session, operator_actor(), runtime.clock.now(), since=first, until=last, by=Breakdown(by)
         )
+        # The dashboard's figures (whole deployment, not limited to --since/--until).
+        deployment = dashboard_figures(
+            session, operator_actor(), runtime.clock.now(), target=runtime.settings.stats_target
+        )
     if as_json:
-        out.print(json.dumps(figures.as_json(), ensure_ascii=False), highlight=False, markup=False)
+        document = {**figures.as_json(), "deployment": deployment}
+        typer.echo(json.dumps(document, ensure_ascii=False))  # one line, never wrapped
         return
+    _print_deployment(deployment)
     from rich.table import Table
 
     period = f"{first or '…'} → {last or '…'}"
@@ -997,6 +1005,33 @@ def stats_show(
         documents.add_row(source, f"{count:,}".replace(",", "\u202f"))
     out.print(opened)
     out.print(documents)
+
+
+def _print_deployment(d: dict[str, Any]) -> None:
+    """The dashboard's headline figures, as the operators' dashboard shows them."""
+    from opendmp.stats.dashboard import format_fr
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{100 * value:.1f}".replace(".", ",") + " %"
+
+    projection = d["projection"]["reachedOn"] or "–"
+    users = d["weeklyActiveUsers"]
+    lines = [
+        d["headline"],
+        f"Cible / target {format_fr(d['target'])} : {pct(d['targetShare'])}, "
+        f"atteinte le / reached on {projection} "
+        f"(rythme / pace {format_fr(round(d['projection']['pacePerWeek']))}/sem.)",
+        f"Taux d'activation / activation rate : {pct(d['activation']['rate'])} "
+        f"({format_fr(d['activation']['activated'])})",
+        f"Vides après 30 jours / empty after 30 days : {format_fr(d['emptyAfter30Days']['empty'])} "
+        f"({pct(d['emptyAfter30Days']['share'])})",
+        f"Établissements alimentant / feeding establishments : {d['feedingEstablishments']['establishments']} "
+        f"(CHU {d['feedingEstablishments']['universityHospitals']})",
+        f"Pharmacies / nurses équipées : {format_fr(d['openers']['pharmacies'])} / {format_fr(d['openers']['nurses'])}",
+        f"Utilisateurs actifs / weekly active users : {format_fr(users[-1]['users']) if users else 0}",
+    ]
+    for line in lines:
+        out.print(line, highlight=False, markup=False)
 
 
 # ---------------------------------------------------------------- access rules and emergencies

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -64,3 +65,22 @@ def test_stats_table_is_readable_and_bad_options_are_clear_errors(cli: Any, runt
     assert cli("stats", "--by", "county").exit_code == 2
     wrong = cli("stats", "--since", "22/11/2026")
     assert wrong.exit_code == 2 and "YYYY-MM-DD" in wrong.stderr and wrong.stdout == ""
+
+
+def test_stats_json_carries_the_dashboards_figures_and_the_table_its_headline(cli: Any, runtime: Runtime) -> None:
+    from opendmp.kit.db import unit_of_work
+    from opendmp.stats.dashboard import dashboard_figures
+
+    seed_platform(runtime, patients=120, seed=6, batch=60)
+    result = cli("stats", "--json")
+    assert result.exit_code == 0, result.stderr
+    deployment = json.loads(result.stdout)["deployment"]
+    with unit_of_work(runtime.sessions) as session:
+        # The command runs on the system clock.
+        shown = dashboard_figures(session, Actor.operator("cli"), datetime.now(UTC), target=40_000_000)
+    assert deployment == shown  # the CLI prints what the dashboard shows
+    assert deployment["recordsOpened"] == 120 and deployment["target"] == 40_000_000
+    assert sum(region["opened"] for region in deployment["regions"]) == 120
+    assert deployment["openers"]["pharmacies"] > 0
+    table = cli("stats")
+    assert table.exit_code == 0 and deployment["headline"] in table.stdout

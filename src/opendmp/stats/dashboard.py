@@ -68,7 +68,8 @@ def millions_fr(n: int) -> str:
 
 def headline_fr(total: int, this_week: int) -> str:
     """The press-release figure: « 3 millions de DMP ouverts, 240 090 cette semaine »."""
-    return f"{millions_fr(total)} de DMP ouverts, {format_fr(this_week)} cette semaine"
+    of = " de" if total >= 1_000_000 else ""  # « 3 millions de DMP », « 240 090 DMP »
+    return f"{millions_fr(total)}{of} DMP ouverts, {format_fr(this_week)} cette semaine"
 
 
 @cache

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
+from litestar.params import FromPath
 
 from opendmp.auth.account_models import SessionStage
 from opendmp.identity.actor import Actor, ActorKind
@@ -175,14 +176,16 @@ def dashboard_data(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-@get(f"{PATH}/{{table:str}}.csv", include_in_schema=False)
+@get(f"{PATH}/export/{{name:str}}", include_in_schema=False)
 @threaded
-def dashboard_csv(request: Request[Any, Any, Any], table: str) -> Response[Any]:
+def dashboard_csv(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[Any]:
+    """One table as CSV: /export/regions.csv, /export/semaines.csv, …"""
     found = _figures(request)
     if isinstance(found, Response):
         return found
     tables = csv_tables(found[2])
-    if table not in tables:
+    table = name.removesuffix(".csv")
+    if not name.endswith(".csv") or table not in tables:
         return Response("table inconnue / unknown table\n", status_code=404, media_type=MediaType.TEXT)
     header, rows = tables[table]
     out = io.StringIO()
@@ -200,7 +203,7 @@ def dashboard_csv(request: Request[Any, Any, Any], table: str) -> Response[Any]:
 
 
 @get("/exploitation/static/{name:str}", include_in_schema=False, sync_to_thread=False)
-def dashboard_script(name: str) -> Response[Any]:
+def dashboard_script(name: FromPath[str]) -> Response[Any]:
     """The dashboard's two scripts, from the package (no download at run time)."""
     path = SCRIPTS.get(name)
     if path is None:
