@@ -124,10 +124,8 @@ class Settings(BaseSettings):
     oidc_timeout_seconds: float = 10.0
     log_level: str = "INFO"
     log_json: bool = True
-    # Statistics and operations (issue 8): the deployment's target of records opened (the
-    # dashboard projects the date it is reached); who may scrape /metrics (CIDR list, comma-separated).
+    # The deployment's target of records opened: the dashboard projects the date it is reached.
     stats_target: int = Field(default=40_000_000, ge=1)
-    metrics_allow: str = "127.0.0.1/32,::1/128"
 
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:

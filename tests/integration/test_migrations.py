@@ -19,6 +19,8 @@ from tests.conftest import PG_ADMIN_URL
 
 EXPECTED_TABLES = {
     "stats_opening_week",
+    "stats_opening_region",
+    "stats_document_type",
     "stats_document_week",
     "stats_activation_day",
     "stats_filled_day",

@@ -22,11 +22,13 @@ from opendmp.identity.actor import Actor
 from opendmp.stats.counters import SOURCES, week_of
 from opendmp.stats.models import (
     ActivationCount,
+    DocumentTypeCount,
     DocumentWeekCount,
     Feeder,
     FilledCount,
     Opener,
     OpeningCount,
+    OpeningRegionCount,
     OpeningWeekCount,
     WeekActiveCount,
 )
@@ -116,26 +118,20 @@ def dashboard_figures(session: Session, actor: Actor, now: datetime, *, target: 
     today = now.date()
     current = week_of(today)
 
-    # Openings by week and channel, and by region: the weekly counters.
+    # Openings by week and channel, and by region (Core: the ORM's row handling would cost more).
+    db = session.connection()
     by_week: dict[date, Counter[str]] = defaultdict(Counter)
-    for week, channel, count in session.execute(
+    for week, channel, count in db.execute(
         select(OpeningWeekCount.week, OpeningWeekCount.channel, func.sum(OpeningWeekCount.count)).group_by(
             OpeningWeekCount.week, OpeningWeekCount.channel
         )
     ):
-        by_week[week][channel] += int(count)
+        by_week[week][channel] += count
     regions: Counter[str] = Counter()
-    for region, count in session.execute(
-        select(OpeningWeekCount.region, func.sum(OpeningWeekCount.count)).group_by(OpeningWeekCount.region)
+    for region, count in db.execute(
+        select(OpeningRegionCount.region, func.sum(OpeningRegionCount.count)).group_by(OpeningRegionCount.region)
     ):
-        regions[region] += int(count)
-    by_kind: Counter[str] = Counter()
-    for kind, count in session.execute(
-        select(OpeningWeekCount.organisation_kind, func.sum(OpeningWeekCount.count)).group_by(
-            OpeningWeekCount.organisation_kind
-        )
-    ):
-        by_kind[kind] += int(count)
+        regions[region] += count
     totals = {week: sum(channels.values()) for week, channels in by_week.items()}
     total = sum(totals.values())
     channels: Counter[str] = Counter()
@@ -170,7 +166,7 @@ def dashboard_figures(session: Session, actor: Actor, now: datetime, *, target: 
 
     # Documents by week and source, and by type.
     doc_weeks: dict[date, Counter[str]] = defaultdict(Counter)
-    for week, source, count in session.execute(
+    for week, source, count in db.execute(
         select(DocumentWeekCount.week, DocumentWeekCount.source, func.sum(DocumentWeekCount.count)).group_by(
             DocumentWeekCount.week, DocumentWeekCount.source
         )
@@ -180,9 +176,9 @@ def dashboard_figures(session: Session, actor: Actor, now: datetime, *, target: 
     for counts in doc_weeks.values():
         sources.update(counts)
     by_type: Counter[tuple[str, str]] = Counter()
-    for class_code, type_code, count in session.execute(
-        select(DocumentWeekCount.class_code, DocumentWeekCount.type_code, func.sum(DocumentWeekCount.count)).group_by(
-            DocumentWeekCount.class_code, DocumentWeekCount.type_code
+    for class_code, type_code, count in db.execute(
+        select(DocumentTypeCount.class_code, DocumentTypeCount.type_code, func.sum(DocumentTypeCount.count)).group_by(
+            DocumentTypeCount.class_code, DocumentTypeCount.type_code
         )
     ):
         by_type[(class_code, type_code)] += int(count)
@@ -214,7 +210,6 @@ def dashboard_figures(session: Session, actor: Actor, now: datetime, *, target: 
         "thisWeek": {"week": current.isoformat(), "opened": this_week},
         "openedByChannel": {c: channels[c] for c in channel_order},
         "channelLabels": {c: CHANNEL_LABELS.get(c, c) for c in channel_order},
-        "openedByOrganisationKind": dict(by_kind.most_common()),
         "target": target,
         "targetShare": round(total / target, 6),
         "projection": projection.as_json(),

@@ -82,28 +82,45 @@ class DocumentCount(Base):
 
 
 # The dashboard's coarser aggregates (docs/decisions/0028): the same counts by ISO week (its
-# Monday), moved by the same upserts as the daily rows, so a year of figures is a few thousand
-# rows however many records there are.
+# Monday) or since the start, moved with the daily rows, so the dashboard reads a few hundred
+# rows a year however many records and documents there are.
 class OpeningWeekCount(Base):
-    """Records opened, by week, channel, region of residence and opener's organisation kind."""
+    """Records opened, by week and channel."""
 
     __tablename__ = "stats_opening_week"
 
     week: Mapped[date] = mapped_column(Date, primary_key=True)
     channel: Mapped[str] = mapped_column(String(30), primary_key=True)
+    stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class OpeningRegionCount(Base):
+    """Records opened, by region of residence, since the start."""
+
+    __tablename__ = "stats_opening_region"
+
     region: Mapped[str] = mapped_column(String(3), primary_key=True)
-    organisation_kind: Mapped[str] = mapped_column(String(30), primary_key=True)
     stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
 
 
 class DocumentWeekCount(Base):
-    """Documents added, by week, source, class and type code."""
+    """Documents added, by week and source."""
 
     __tablename__ = "stats_document_week"
 
     week: Mapped[date] = mapped_column(Date, primary_key=True)
     source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    stripe: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class DocumentTypeCount(Base):
+    """Documents added, by class and type code, since the start."""
+
+    __tablename__ = "stats_document_type"
+
     class_code: Mapped[str] = mapped_column(String(60), primary_key=True)
     type_code: Mapped[str] = mapped_column(String(20), primary_key=True)
     stripe: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -33,13 +33,15 @@ def upgrade() -> None:
         "stats_opening_week",
         sa.Column("week", sa.Date(), nullable=False),
         sa.Column("channel", sa.String(length=30), nullable=False),
-        sa.Column("region", sa.String(length=3), nullable=False),
-        sa.Column("organisation_kind", sa.String(length=30), nullable=False),
     )
+    _counter("stats_opening_region", sa.Column("region", sa.String(length=3), nullable=False))
     _counter(
         "stats_document_week",
         sa.Column("week", sa.Date(), nullable=False),
         sa.Column("source", sa.String(length=20), nullable=False),
+    )
+    _counter(
+        "stats_document_type",
         sa.Column("class_code", sa.String(length=60), nullable=False),
         sa.Column("type_code", sa.String(length=20), nullable=False),
     )
@@ -80,7 +82,9 @@ def downgrade() -> None:
         "stats_week_active",
         "stats_filled_day",
         "stats_activation_day",
+        "stats_document_type",
         "stats_document_week",
+        "stats_opening_region",
         "stats_opening_week",
     ):
         op.drop_table(name)
