@@ -101,11 +101,6 @@ TEXTS = {
 }
 
 
-def _lang(request: Request[Any, Any, Any]) -> str:
-    chosen = request.query_params.get("lang")
-    return chosen if isinstance(chosen, str) and chosen in TEXTS else "fr"
-
-
 def _figures(request: Request[Any, Any, Any]) -> tuple[Page, Actor, dict[str, Any]] | Response[Any]:
     """The signed-in operator's figures, or the answer to give: 401 without a session, 403 when
     the policy refuses (the refusal is journaled by the service)."""
@@ -144,20 +139,19 @@ def dashboard_page(request: Request[Any, Any, Any]) -> Response[Any]:
     if isinstance(found, Response):
         return found
     page, _actor, figures = found
-    lang = _lang(request)
-    t = TEXTS[lang]
+    t = TEXTS.get(page.lang, TEXTS["fr"])  # the portal's language (?lang=, cookie, Accept-Language)
     users = figures["weeklyActiveUsers"]
     return page.render(
         "dashboard.html",
         t=t,
-        lang=lang,
         f=figures,
         n=format_fr,
         pct=_percent,
         last_week_users=users[-2]["users"] if len(users) >= 2 else (users[-1]["users"] if users else 0),
         tables=list(csv_tables(figures)),
-        path=PATH,
+        base=PATH,
         chart_version=CHART_VERSION,
+        chart_lang=page.lang,
         nav=[(HOME[ActorKind.OPERATOR], t["home"]), (PATH, t["title"])],
         logout_action=LOGOUT,
     )
