@@ -24,7 +24,7 @@ from opendmp.kit.errors import AccessDenied, HiddenFromActor
 from opendmp.kit.threads import threaded
 from opendmp.stats.dashboard import csv_tables, dashboard_figures, format_fr
 from opendmp.web.patient_pages import Page, _current, address_of, edge_of
-from opendmp.web.pro_pages import HOME, LOGOUT
+from opendmp.web.pro_pages import HOME, LOGOUT, OPERATOR_LINKS
 
 PATH = "/exploitation/tableau-de-bord"
 STATIC = Path(__file__).parent / "static"
@@ -209,4 +209,5 @@ def dashboard_script(name: FromPath[str]) -> Response[Any]:
     )
 
 
+OPERATOR_LINKS.append((PATH, "Tableau de bord du déploiement"))  # on the operator's landing page
 ROUTES = [dashboard_page, dashboard_data, dashboard_csv, dashboard_script]
