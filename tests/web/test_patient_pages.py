@@ -127,7 +127,7 @@ def test_a_patient_activates_logs_in_with_a_one_time_code_and_sees_their_record(
     log_in(web, runtime, login_id, record_id)
     page = web.get("/mon-dossier")
     assert page.status_code == 200
-    assert "votre dossier" in page.text and "1 document(s)." in page.text
+    assert "votre dossier" in page.text and "1 document(s) au total." in page.text
     assert page.headers["cache-control"] == "no-store"
 
 

@@ -418,3 +418,8 @@ def _structured_codes(root: etree._Element) -> tuple[tuple[str, str], ...]:
         if system and value:  # a nullFlavor code names nothing to compare
             codes.setdefault((system, value), None)
     return tuple(codes)
+
+
+def parse(data: bytes, *, max_bytes: int = MAX_CDA_BYTES) -> etree._Element:
+    """The whole document, parsed under the same guards as the header (for rendering its body)."""
+    return _parse(data, max_bytes=max_bytes)

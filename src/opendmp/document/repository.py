@@ -77,3 +77,15 @@ def submitted_since(session: Session, record_id: uuid.UUID, type_code: str, sinc
             )
         ).scalars()
     )
+
+
+def labels(
+    session: Session, record_id: uuid.UUID, document_ids: Sequence[uuid.UUID], readable: ColumnElement[bool]
+) -> list[tuple[uuid.UUID, str, str | None]]:
+    """Id, type code and title of the given documents of one record that pass `readable`."""
+    rows = session.execute(
+        select(Document.id, Document.type_code, Document.title).where(
+            Document.record_id == record_id, Document.id.in_(document_ids), readable
+        )
+    ).all()
+    return [(row[0], row[1], row[2]) for row in rows]

@@ -454,6 +454,8 @@ class DocumentQuery:
     period_from: datetime | None = None
     period_to: datetime | None = None
     author_rpps: str | None = None
+    author_kind: str | None = None  # AuthorKind value: the portal's "who wrote it" filter
+    title_contains: str | None = None  # the portal's search box (case-insensitive)
     offset: int = 0
     count: int = 20
     newest_first: bool = True
@@ -482,6 +484,14 @@ def search_documents(
         filters.append(
             exists().where(DocumentAuthor.document_id == Document.id, DocumentAuthor.rpps == query.author_rpps)
         )
+    if query.author_kind:
+        filters.append(
+            exists().where(DocumentAuthor.document_id == Document.id, DocumentAuthor.kind == query.author_kind)
+        )
+    if query.title_contains:
+        # LIKE's wildcards typed by the user are searched for literally.
+        typed = query.title_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        filters.append(Document.title.ilike(f"%{typed}%", escape="\\"))
     rows, total = repo.search(
         session,
         record_id,
@@ -604,6 +614,18 @@ def delete_document(
     )
     session.flush()
     return StoredDocument(document, repo.authors_of(session, [document.id])[document.id], created=False)
+
+
+def labels_of(
+    session: Session, actor: Actor, record_id: uuid.UUID, document_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """(type code, title) of those of the record's documents the actor may read, for naming them
+    in the holder's journal; a document hidden from the actor stays unnamed."""
+    if not document_ids:
+        return {}
+    _, facts = _record_and_facts(session, record_id, now)
+    rows = repo.labels(session, record_id, document_ids, readable_by(actor, facts, now))
+    return {document_id: (type_code, title or "") for document_id, type_code, title in rows}
 
 
 def chunks_of(data: bytes, size: int = 64 * 1024) -> Iterable[bytes]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, get, post
@@ -24,17 +24,15 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from sqlalchemy.orm import Session
 
-from opendmp.auth import delegations, patients
+from opendmp.auth import patients
 from opendmp.auth import sessions as login_sessions
 from opendmp.auth.account_models import SecondFactor, SessionStage
 from opendmp.auth.hashing import AuthSecrets, group
 from opendmp.auth.throttle import AddressLimiter
-from opendmp.document import service as documents
 from opendmp.identity.actor import Actor
 from opendmp.journal import service as journal
 from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import DomainError, InvalidInput
-from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
 from opendmp.runtime import Runtime
 from opendmp.web import i18n, render
@@ -758,53 +756,6 @@ def activation_verification_submit(request: Request[Any, Any, Any], data: Form) 
     return _run(page, work, lambda error: _verification_form(page, _status_of(error), error.message))
 
 
-# ---------------------------------------------------------------- my record
-
-
-@get("/mon-dossier", include_in_schema=False)
-@threaded
-def my_record(request: Request[Any, Any, Any]) -> Response[str]:
-    edge = edge_of(request)
-    page = Page(edge, request)
-    found = _current(page, SessionStage.AUTHENTICATED)
-    if isinstance(found, Response):
-        return found
-    actor = found[1].actor.at(address_of(request))
-    wanted = request.query_params.get("dossier")
-    now = edge.runtime.clock.now()
-    with unit_of_work(edge.runtime.sessions) as db:
-        records = delegations.records_of(db, actor)
-    ids = {r.record_id for r in records}
-    selected = parse_id(wanted) if isinstance(wanted, str) else (records[0].record_id if records else None)
-    if selected is not None and selected not in ids:
-        selected = None  # not one of this login's records: shown like no selection (no existence leak)
-    rows: list[dict[str, str]] = []
-    total = 0
-    if selected is not None:
-        try:
-            with unit_of_work(edge.runtime.sessions) as db:
-                found_docs, total = documents.search_documents(db, actor, selected, documents.DocumentQuery(), now)
-        except DomainError:
-            found_docs, total, selected = [], 0, None
-        rows = [
-            {"date": _day(d.document.submitted_at), "title": d.document.title or "Document sans titre"}
-            for d in found_docs
-        ]
-    return page.render(
-        "my_record.html",
-        title="Mon dossier médical partagé",
-        records=records,
-        selected=selected,
-        documents=rows,
-        total=total,
-        relations=RELATIONS,
-    )
-
-
-def _day(at: datetime) -> str:
-    return f"{at:%d/%m/%Y}"
-
-
 # ---------------------------------------------------------------- password change and recovery
 
 
@@ -1053,7 +1004,6 @@ ROUTES = [
     activation_contact_submit,
     activation_verification_page,
     activation_verification_submit,
-    my_record,
     change_password_page,
     change_password_submit,
     lost_identifier_page,

@@ -16,9 +16,11 @@ from opendmp.web import i18n, render
 from opendmp.web.account_pages import ROUTES as ACCOUNT_ROUTES
 from opendmp.web.counter_pages import ROUTES as COUNTER_ROUTES
 from opendmp.web.dashboard_pages import ROUTES as DASHBOARD_ROUTES
+from opendmp.web.document_pages import ROUTES as DOCUMENT_ROUTES
 from opendmp.web.patient_pages import ROUTES as PATIENT_ROUTES
 from opendmp.web.pro_pages import ROUTES as PRO_ROUTES
 from opendmp.web.pro_space import ROUTES as PRO_SPACE_ROUTES
+from opendmp.web.record_pages import ROUTES as RECORD_ROUTES
 
 STATIC = Path(__file__).parent / "static"
 # Vendored and own static files change only with a release: browsers may keep them a day.
@@ -67,4 +69,6 @@ ROUTES: list[ControllerRouterHandler] = [
     *PRO_SPACE_ROUTES,
     *COUNTER_ROUTES,
     *DASHBOARD_ROUTES,
+    *DOCUMENT_ROUTES,
+    *RECORD_ROUTES,
 ]
