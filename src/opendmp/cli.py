@@ -198,9 +198,39 @@ def demo(
         _demo_contacts(runtime, sample["nir"])
         sample["activation"] = _demo_activation(runtime, sample["nir"])
     base = f"http://{host}:{port}"
-    with _demo_provider(s, base, sample["rpps"], enabled=provider) as logins:
+    with _demo_provider(s, base, sample, enabled=provider) as logins, _demo_sender():
         _demo_explain(s, base, sample, logins)
         serve(host=host, port=port)
+
+
+@contextmanager
+def _demo_sender(interval: float = 2.0) -> Iterator[None]:
+    """The outbox worker in a thread, so that the demo's one-time codes and notifications appear
+    as files in the outbox folder by themselves (elsewhere, `opendmp notify send --loop` runs apart)."""
+    import threading
+
+    from opendmp.notify import worker
+    from opendmp.notify.senders import make_senders
+
+    stop = threading.Event()
+
+    def run() -> None:
+        with runtime_scope() as runtime:
+            delivery = worker.Delivery.from_settings(runtime.settings)
+            senders = make_senders(runtime.settings)
+            while not stop.wait(interval):
+                try:
+                    worker.send_due(runtime.sessions, senders, runtime.clock, delivery)
+                except Exception as error:  # the demo keeps serving; the next pass retries
+                    err.print(f"demo outbox: {error}")
+
+    thread = threading.Thread(target=run, name="demo-outbox", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def _demo_explain(s: Settings, base: str, sample: dict[str, str], logins: str) -> None:
@@ -214,7 +244,7 @@ def _demo_explain(s: Settings, base: str, sample: dict[str, str], logins: str) -
   look a patient up:       curl -H "Authorization: Bearer $TOKEN" -X POST {base}/fhir/Patient/_search \\
                              -d 'identifier=urn:oid:1.2.250.1.213.1.4.11|{sample["nir"]}'
   the patient's token:     opendmp dev-token --ins {sample["nir"]}
-{activation}  send notifications:      opendmp notify send   (development: files in {s.data_dir.resolve() / "outbox"})
+{activation}  one-time codes and notifications: files in {s.data_dir.resolve() / "outbox"} (sent every 2 s)
 {logins}Data in {s.data_dir.resolve()} (delete it to start over). Ctrl-C stops.
 """,
         highlight=False,
@@ -222,10 +252,11 @@ def _demo_explain(s: Settings, base: str, sample: dict[str, str], logins: str) -
 
 
 @contextmanager
-def _demo_provider(s: Settings, base: str, rpps: str, *, enabled: bool) -> Iterator[str]:
+def _demo_provider(s: Settings, base: str, sample: dict[str, str], *, enabled: bool) -> Iterator[str]:
     """A local OpenID provider (oidc-provider-mock, a test dependency) in a thread, its users the
-    sample professional and a demo operator; yields how to log in. Skipped when a provider is
-    configured, when it is not installed, or with --no-provider."""
+    sample doctor, a pharmacist, a counter agent and an operator; yields how to log in. Skipped
+    when a provider is configured, when it is not installed, or with --no-provider."""
+    rpps = sample["rpps"]
     import os
     import warnings
 
@@ -241,6 +272,8 @@ def _demo_provider(s: Settings, base: str, rpps: str, *, enabled: bool) -> Itera
         return
     users = [
         oidc_provider_mock.User(sub="dr-demo", claims={"preferred_username": "8" + rpps}),
+        oidc_provider_mock.User(sub="pharmacien-demo", claims={"preferred_username": "8" + sample["pharmacist"]}),
+        oidc_provider_mock.User(sub="agent-demo", claims={}),
         oidc_provider_mock.User(sub="operateur-demo", claims={}),
     ]
     with oidc_provider_mock.run_server_in_thread(port=0, require_nonce=True, user_claims=users) as server:
@@ -254,19 +287,23 @@ def _demo_provider(s: Settings, base: str, rpps: str, *, enabled: bool) -> Itera
                 "OPENDMP_OIDC_REDIRECT_URI": f"{base}/connexion/pro/retour",
             }
         )
-        _demo_operator(s.model_copy(update={"oidc_issuer": issuer}), issuer)
+        _demo_operator(s.model_copy(update={"oidc_issuer": issuer}), issuer, sample.get("office"))
         yield (
-            f"  OpenID provider (demo):  {issuer}\n"
-            f"  professional login:      {base}/connexion/pro → choose the user dr-demo (RPPS {rpps})\n"
-            f"  operator login:          {base}/connexion/agent → choose the user operateur-demo\n"
+            f"  OpenID provider (demo):  {issuer} — on its page, type the user name below and press the button\n"
+            f"  doctor:                  {base}/connexion/pro → user dr-demo (RPPS {rpps}, médecin généraliste);\n"
+            f"                           find the sample patient: NIR {sample['nir']}, « NIR de démonstration »\n"
+            f"  pharmacist (counter):    {base}/connexion/pro → user pharmacien-demo "
+            f"(RPPS {sample['pharmacist']}, opens records at {base}/guichet/ouverture)\n"
+            f"  counter agent (CPAM):    {base}/connexion/agent → user agent-demo\n"
+            f"  operator:                {base}/connexion/agent → user operateur-demo\n"
         )
 
 
-def _demo_operator(s: Settings, issuer: str) -> None:
+def _demo_operator(s: Settings, issuer: str, office: str | None = None) -> None:
     from sqlalchemy import select
 
     from opendmp.auth import staff
-    from opendmp.auth.staff_models import StaffAccount
+    from opendmp.auth.staff_models import StaffAccount, StaffRole
     from opendmp.kit.db import unit_of_work
 
     with runtime_scope(s) as runtime, unit_of_work(runtime.sessions) as session:
@@ -276,23 +313,48 @@ def _demo_operator(s: Settings, issuer: str) -> None:
         ).scalar_one_or_none()
         if account is not None:
             account.issuer = issuer
-            return
-        staff.add_staff(
-            session, operator_actor(), staff.StaffIn("operateur-demo", "operateur-demo", issuer), runtime.clock.now()
-        )
+        else:
+            staff.add_staff(
+                session,
+                operator_actor(),
+                staff.StaffIn("operateur-demo", "operateur-demo", issuer),
+                runtime.clock.now(),
+            )
+        # A counter agent of an insurer office, who opens records at the counter.
+        agent = session.execute(select(StaffAccount).where(StaffAccount.name == "agent-demo")).scalar_one_or_none()
+        if agent is not None:
+            agent.issuer = issuer
+        elif office is not None:
+            role = StaffRole.COUNTER_AGENT
+            data = staff.StaffIn("agent-demo", "agent-demo", issuer, role=role, finess=office)
+            staff.add_staff(session, operator_actor(), data, runtime.clock.now())
 
 
 def _demo_examples(runtime: Any) -> dict[str, str]:
     from sqlalchemy import select
 
-    from opendmp.identity.models import Patient, Professional
+    from opendmp.identity.models import Organisation, Patient, Professional, ProfessionalActivity
 
     with runtime.sessions() as session:
         rpps = session.execute(
             select(Professional.rpps).where(Professional.profession == "10").order_by(Professional.rpps).limit(1)
         ).scalar_one_or_none()
         nir = session.execute(select(Patient.ins_value).order_by(Patient.ins_value).limit(1)).scalar_one_or_none()
-    return {"rpps": rpps or "?", "nir": nir or "?"}
+        # A pharmacist working in a pharmacy (the counter's channel), and an insurer office.
+        pharmacist = session.execute(
+            select(Professional.rpps)
+            .join(ProfessionalActivity, ProfessionalActivity.professional_id == Professional.id)
+            .where(Professional.profession == "21")
+            .order_by(Professional.rpps)
+            .limit(1)
+        ).scalar_one_or_none()
+        office = session.execute(
+            select(Organisation.finess)
+            .where(Organisation.kind == "insurer-office")
+            .order_by(Organisation.finess)
+            .limit(1)
+        ).scalar_one_or_none()
+    return {"rpps": rpps or "?", "nir": nir or "?", "pharmacist": pharmacist or "?", "office": office or ""}
 
 
 def _demo_contacts(runtime: Any, nir: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,5 +43,27 @@ def test_demo_serves_the_seeded_store_on_a_fresh_directory(tmp_path: Path) -> No
         # The sample patient's identifier and activation code, as a counter's letter gives them.
         activation = [line for line in (tmp_path / "demo.log").read_text().splitlines() if "patient activation" in line]
         assert activation and "/activation" in activation[0] and " code " in activation[0]
+        # The printed demo accounts log in through the demo provider and land on their spaces.
+        log = (tmp_path / "demo.log").read_text()
+        for start, user, home, heading in [
+            ("/connexion/pro", "dr-demo", "/pro", "Espace professionnel"),
+            ("/connexion/pro", "pharmacien-demo", "/pro", "Ouvrir un DMP pour un patient présent"),
+            ("/connexion/agent", "agent-demo", "/guichet", "Espace guichet"),
+            ("/connexion/agent", "operateur-demo", "/operateur", "Espace opérateur"),
+        ]:
+            assert f"user {user}" in log
+            assert heading in log_in_as(base, start, user, home)
     finally:
         stop(server)
+
+
+def log_in_as(base: str, start: str, user: str, home: str) -> str:
+    """Press the login button, pick `user` on the provider's page, follow back: the landing page."""
+    with httpx.Client(base_url=base) as browser:
+        token = re.search(r'name="csrf_token" value="([^"]*)"', browser.get(start).text)
+        assert token is not None
+        provider = browser.post(start, data={"csrf_token": token.group(1)}).headers["location"]
+        back = httpx.post(provider, data={"sub": user}).headers["location"]
+        landed = browser.get(back.removeprefix(base))
+        assert landed.status_code == 303 and landed.headers["location"] == home, landed.text[:300]
+        return browser.get(home).text
