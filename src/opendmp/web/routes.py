@@ -21,6 +21,7 @@ from opendmp.web.patient_pages import ROUTES as PATIENT_ROUTES
 from opendmp.web.pro_pages import ROUTES as PRO_ROUTES
 from opendmp.web.pro_space import ROUTES as PRO_SPACE_ROUTES
 from opendmp.web.record_pages import ROUTES as RECORD_ROUTES
+from opendmp.web.settings_pages import ROUTES as SETTINGS_ROUTES
 
 STATIC = Path(__file__).parent / "static"
 # Vendored and own static files change only with a release: browsers may keep them a day.
@@ -71,4 +72,5 @@ ROUTES: list[ControllerRouterHandler] = [
     *DASHBOARD_ROUTES,
     *DOCUMENT_ROUTES,
     *RECORD_ROUTES,
+    *SETTINGS_ROUTES,
 ]
