@@ -100,6 +100,12 @@ def _reset_postgres(admin_url: str) -> None:
             )
         ]
         conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+        # The shipped remuneration rules stay as shipped; rules a test set go.
+        conn.execute(
+            text("DELETE FROM remuneration_rule WHERE id NOT IN (:pharmacy, :nurse)"),
+            {"pharmacy": "5c1f4b2e-0f4e-4d43-9a57-2f3c8f1f2018", "nurse": "8e0a9d7c-3b1a-4f6e-8d2c-6a4b1c9e2020"},
+        )
+        conn.execute(text("UPDATE remuneration_rule SET effective_until = NULL, amount_cents = 100"))
         # The shipped matrix (version 1) stays; versions a test imported go.
         conn.execute(text("DELETE FROM habilitation_matrix_entry WHERE version > 1"))
         conn.execute(text("DELETE FROM habilitation_matrix_version WHERE version > 1"))

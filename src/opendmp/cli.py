@@ -1603,3 +1603,106 @@ def seed(
 
 def main() -> None:
     app()
+
+
+# ---------------------------------------------------------------- remuneration statements and rules
+
+remuneration_app = typer.Typer(
+    no_args_is_help=True, help="Monthly remuneration statements (pharmacies, nurses) and the rule table."
+)
+rules_app = typer.Typer(no_args_is_help=True, help="The remuneration rule table: amounts, payees, dates of effect.")
+app.add_typer(remuneration_app, name="remuneration")
+remuneration_app.add_typer(rules_app, name="rules")
+
+
+@remuneration_app.command("statement")
+def remuneration_statement(
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    out_path: Annotated[Path, typer.Option("--out", help="file to write")],
+    finess: Annotated[str | None, typer.Option("--finess", help="one pharmacy")] = None,
+    rpps: Annotated[str | None, typer.Option("--rpps", help="one nurse")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="csv or pdf")] = "csv",
+) -> None:
+    """Statements of a month, for one payee or every payee with something due (from the ledger)."""
+    from opendmp.access.policy import Payee
+    from opendmp.kit.db import unit_of_work
+    from opendmp.kit.errors import InvalidInput
+    from opendmp.stats import statements
+
+    if output_format not in ("csv", "pdf"):
+        raise fail(f"--format: csv or pdf, not {output_format!r}", 2)
+    if finess and rpps:
+        raise fail("--finess or --rpps, not both", 2)
+    try:
+        first = statements.parse_month(month, field_name="--month")
+    except InvalidInput as error:
+        raise fail(f"--month: {error.message}", 2) from error
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        now, actor = runtime.clock.now(), operator_actor()
+        if finess or rpps:
+            payees = [Payee("pharmacy", finess) if finess else Payee("nurse", rpps or "")]
+        else:
+            payees = statements.payees_of_month(session, actor, first, now)
+        made = [statements.statement_for(session, actor, payee, first, now) for payee in payees]
+    data = statements.to_pdf(made) if output_format == "pdf" else statements.to_csv(made).encode("utf-8")
+    out_path.write_bytes(data)
+    total = sum(s.total_cents for s in made)
+    err.print(f"{len(made)} statement(s), {total // 100},{total % 100:02d} EUR → {out_path}")
+
+
+@rules_app.command("list")
+def remuneration_rules_list(
+    as_json: Annotated[bool, typer.Option("--json", help="only JSON on standard output")] = False,
+) -> None:
+    """The rule table."""
+    from opendmp.kit.db import unit_of_work
+    from opendmp.stats import statements
+
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": str(r.id),
+                "channel": r.channel,
+                "beneficiary": r.beneficiary,
+                "amountCents": r.amount_cents,
+                "from": r.effective_from.isoformat(),
+                "until": r.effective_until.isoformat() if r.effective_until else None,
+            }
+            for r in statements.list_rules(session, operator_actor(), runtime.clock.now())
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for r in rows:
+        amount = r["amountCents"]
+        until = r["until"] or "…"
+        out.print(
+            f"{r['channel']:<20} {r['beneficiary']:<9} {amount / 100:>6.2f} EUR  {r['from']} → {until}  {r['id']}"
+        )
+
+
+@rules_app.command("set")
+def remuneration_rules_set(
+    channel: Annotated[str, typer.Option("--channel", help="pharmacy, nurse, …")],
+    beneficiary: Annotated[str, typer.Option("--beneficiary", help="pharmacy (paid by FINESS) or nurse (by RPPS)")],
+    amount: Annotated[str, typer.Option("--amount", help="euros, e.g. 1.50")],
+    since: Annotated[str, typer.Option("--from", help="date of effect, YYYY-MM-DD")],
+    until: Annotated[str | None, typer.Option("--until", help="last day excluded, YYYY-MM-DD")] = None,
+) -> None:
+    """A new amount from a date of effect; the rule in force for the same channel and payee ends then."""
+    from decimal import Decimal, InvalidOperation
+
+    from opendmp.kit.db import unit_of_work
+    from opendmp.stats import statements
+
+    try:
+        cents = int((Decimal(amount.replace(",", ".")) * 100).to_integral_exact())
+    except (InvalidOperation, ValueError) as error:
+        raise fail(f"--amount: euros like 1.50, not {amount!r}", 2) from error
+    first = _day(since, "--from")
+    assert first is not None
+    rule = statements.RuleIn(channel, beneficiary, cents, first, _day(until, "--until"))
+    with runtime_scope() as runtime, domain_errors(), unit_of_work(runtime.sessions) as session:
+        created = statements.set_rule(session, operator_actor(), rule, runtime.clock.now())
+        rule_id = str(created.id)
+    out.print(rule_id)

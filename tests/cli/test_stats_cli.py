@@ -84,3 +84,77 @@ def test_stats_json_carries_the_dashboards_figures_and_the_table_its_headline(cl
     assert deployment["openers"]["pharmacies"] > 0
     table = cli("stats")
     assert table.exit_code == 0 and deployment["headline"] in table.stdout
+
+
+def test_remuneration_statement_and_rules_from_the_command_line(cli: Any, runtime: Runtime, tmp_path: Any) -> None:
+    f.add_organisation(runtime, "750000001", "pharmacy", name="Pharmacie du Centre")
+    pharmacist = f.add_professional(runtime, "10000000021", "21", finess="750000001")
+    f.open_record(runtime, pharmacist, *f.person(order=1))
+    month = runtime.clock.now().strftime("%Y-%m")
+    out = tmp_path / "releve.csv"
+    done = cli("remuneration", "statement", "--month", month, "--format", "csv", "--out", str(out))
+    assert done.exit_code == 0, done.stderr
+    assert (
+        out.read_text()
+        .splitlines()[1]
+        .endswith(";Pharmacie du Centre;" + runtime.clock.now().date().isoformat() + ";1;1,00")
+    )
+    pdf = tmp_path / "releve.pdf"
+    assert (
+        cli(
+            "remuneration", "statement", "--month", month, "--finess", "750000001", "--format", "pdf", "--out", str(pdf)
+        ).exit_code
+        == 0
+    )
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert cli("remuneration", "statement", "--month", "juin", "--out", str(out)).exit_code == 2
+    rules = json.loads(cli("remuneration", "rules", "list", "--json").stdout)
+    assert {(r["channel"], r["amountCents"]) for r in rules} == {("pharmacy", 100), ("nurse", 100)}
+    assert (
+        cli(
+            "remuneration",
+            "rules",
+            "set",
+            "--channel",
+            "nurse",
+            "--beneficiary",
+            "nurse",
+            "--amount",
+            "1,20",
+            "--from",
+            "2030-01-01",
+        ).exit_code
+        == 0
+    )
+    assert (
+        cli(
+            "remuneration",
+            "rules",
+            "set",
+            "--channel",
+            "nurse",
+            "--beneficiary",
+            "nurse",
+            "--amount",
+            "un euro",
+            "--from",
+            "2031-01-01",
+        ).exit_code
+        == 2
+    )
+    overlap = cli(
+        "remuneration",
+        "rules",
+        "set",
+        "--channel",
+        "nurse",
+        "--beneficiary",
+        "nurse",
+        "--amount",
+        "2",
+        "--from",
+        "2029-01-01",
+        "--until",
+        "2030-06-01",
+    )
+    assert overlap.exit_code != 0 and "already applies" in overlap.stderr

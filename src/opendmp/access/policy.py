@@ -31,6 +31,8 @@ The rules, in the order `decide` applies them (each has its named test in tests/
 - the holder's identifier and activation code are issued (CREDENTIALS_ISSUE) by those who hand
   them over: counter agents and professionals (or software) facing the person, operators, and the
   system step that issues them at automatic and online openings and for the insurer's mailing.
+- a remuneration statement is read by its payee (the pharmacist of that pharmacy, the nurse
+  themselves) and by operators; operators alone edit the rule table.
 The same rules are `readable_by` in SQL, for lists; a property test proves they agree.
 """
 
@@ -76,6 +78,8 @@ class Action(StrEnum):
     DIRECTORY_ADMIN = "directory:admin"
     REMUNERATION_ASSIGN = "remuneration:assign"
     STATS_READ = "stats:read"  # the deployment's aggregate figures: operators only
+    REMUNERATION_STATEMENT = "remuneration:statement"  # a payee's monthly statement: its own, or operators
+    REMUNERATION_RULES = "remuneration:rules"  # edit the rule table (amounts, payees, dates of effect)
     JOURNAL_READ = "journal:read"  # the record's journal, as the holder sees it (AuditEvent)
     JOURNAL_FORENSICS = "journal:forensics"  # one actor's entries across records: operators only
     CONSENT_READ = "consent:read"
@@ -269,8 +273,17 @@ class PatientContent:
     recorded_by: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Payee:
+    """A beneficiary of the remuneration ledger: a pharmacy by FINESS, a nurse by RPPS."""
+
+    kind: str  # stats.models.Beneficiary: "pharmacy" | "nurse"
+    identifier: str
+
+
 Target = (
     RecordFacts
+    | Payee
     | NewRecord
     | NewDocument
     | DocumentFacts
@@ -329,6 +342,8 @@ _OPERATOR_ACTIONS = frozenset(
         Action.IDENTITY_MERGE,
         Action.DIRECTORY_ADMIN,
         Action.REMUNERATION_ASSIGN,
+        Action.REMUNERATION_STATEMENT,
+        Action.REMUNERATION_RULES,
         Action.STATS_READ,
         Action.EMERGENCY_REVIEW,
         Action.MATRIX_ADMIN,
@@ -400,6 +415,8 @@ def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decis
         return _decide_emergency(actor, target)
     if isinstance(target, CredentialsLetter):
         return _decide_letter(actor, target, now)
+    if isinstance(target, Payee):
+        return _decide_payee(actor, action, target)
     if isinstance(target, PatientContent):
         return _decide_content(actor, rpps, action, target, now)
 
@@ -448,6 +465,21 @@ def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decis
         return _answer(False, "consents-belong-to-the-holder")
 
     return _answer(False, "no-rule")
+
+
+def _decide_payee(actor: Actor, action: Action, target: Payee) -> Decision:
+    """A remuneration statement: operators see every payee's; a pharmacist sees the statement of
+    the pharmacy they work in (by FINESS), a nurse their own (by RPPS); nobody else."""
+    if action is not Action.REMUNERATION_STATEMENT:
+        return _answer(False, "no-rule")
+    if actor.kind is _OPERATOR:
+        return _answer(True, "operator-administration", "operator")
+    if actor.kind is ActorKind.PROFESSIONAL:
+        if target.kind == "pharmacy" and actor.profession == "21" and actor.organisation == target.identifier:
+            return _answer(True, "own-pharmacy", "payee")
+        if target.kind == "nurse" and actor.rpps == target.identifier:
+            return _answer(True, "own-remuneration", "payee")
+    return _answer(False, "not-the-payee")
 
 
 _PURPOSES = {
