@@ -8,12 +8,14 @@ from opendmp.auth import models as auth_models
 from opendmp.consent import models as consent_models
 from opendmp.content import models as content_models
 from opendmp.document import models as document_models
+from opendmp.establishment import models as establishment_models
 from opendmp.identity import models as identity_models
 from opendmp.journal import models as journal_models
 from opendmp.kit.base import Base
 from opendmp.notify import models as notify_models
 from opendmp.record import models as record_models
 from opendmp.stats import models as stats_models
+from opendmp.summary import models as summary_models
 
 metadata = Base.metadata
 
@@ -24,6 +26,7 @@ __all__ = [
     "consent_models",
     "content_models",
     "document_models",
+    "establishment_models",
     "identity_models",
     "journal_models",
     "metadata",
@@ -31,4 +34,5 @@ __all__ = [
     "record_models",
     "staff_models",
     "stats_models",
+    "summary_models",
 ]

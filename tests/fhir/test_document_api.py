@@ -552,7 +552,7 @@ def test_a_professional_asks_whether_an_exam_was_done_recently(client: TestClien
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda b: b.update(type="batch"),
+        lambda b: b.update(type="collection"),  # a batch is an establishment feed (test_establishment_feeds)
         lambda b: b["entry"][1].pop("request"),
         lambda b: b["entry"].pop(0),
         lambda b: b["entry"][1]["resource"].update(resourceType="Observation"),

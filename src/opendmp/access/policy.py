@@ -24,6 +24,11 @@ The rules, in the order `decide` applies them (each has its named test in tests/
   caregivers and by professionals as the matrix reads patients' documents (class 90); the
   emergency summary by any professional with an access, emergency included; vaccinations are
   declared by the patient or recorded by a vaccinating professional with a non-emergency access;
+- the VSM (60591-5) is written by the médecin traitant, or a doctor the holder gave the same
+  right (an authorisation with masked documents); the DLU (74207-2) by the professionals of an
+  EHPAD with an access (docs/decisions/0027);
+- establishment software alone files batches of bundles (FEED_BATCH), each bundle then decided
+  document by document like any submission;
 - the insurer feed and counter agents open records but never read content; operators administer
   but read no documents;
 - the counter agent or professional (or software) who opened a record may print its holder's
@@ -95,6 +100,7 @@ class Action(StrEnum):
     CONTENT_WRITE = "content:write"
     EMERGENCY_SUMMARY = "content:emergency-summary"
     VACCINATION_RECORD = "vaccination:record"
+    FEED_BATCH = "feed:batch"  # many ITI-65 bundles at once: establishments' software
 
 
 # The OAuth2 scopes of software clients, one per DMP-compatible profile, and the actions each
@@ -116,6 +122,7 @@ SCOPE_ACTIONS: Mapping[str, frozenset[Action]] = {
         Action.DOCUMENT_MASK,
         Action.VACCINATION_RECORD,
         Action.CONTENT_WRITE,
+        Action.FEED_BATCH,
     },
     SCOPE_CONSULTATION: _ANY_PROFILE
     | {
@@ -208,10 +215,12 @@ class NewRecord:
 
 @dataclass(frozen=True, slots=True)
 class NewDocument:
-    """The target of a submission: the record and the document's type code."""
+    """The target of a submission: the record and the document's type code (and, for the types
+    only some organisations write, the kind of the submitter's organisation)."""
 
     record: RecordFacts
     type_code: str
+    organisation_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +318,10 @@ VACCINATION_CLASS = "52"
 VACCINATION_KIND = "vaccination"
 # Who may record a vaccination they gave (TRE_G15): physicians, pharmacists, midwives, nurses.
 VACCINATORS = frozenset({"10", "21", "50", "60", "69"})
+VSM_TYPE = "60591-5"  # volet de synthèse médicale: the médecin traitant's summary
+DLU_TYPE = "74207-2"  # dossier de liaison d'urgence: the EHPAD's emergency liaison file
+DLU_ORGANISATION_KIND = "ehpad"
+DOCTOR = "10"  # TRE_G15 médecin
 
 _PATIENT_ACTIONS = frozenset(
     {
@@ -430,6 +443,11 @@ def decide(actor: Actor, action: Action, target: Target, now: datetime) -> Decis
                 return _answer(True, "own-record", "holder")
             return _answer(False, "not-own-record")
         return _answer(True, "opener", kind.value)
+
+    if action is Action.FEED_BATCH:
+        if kind is _SOFTWARE:
+            return _answer(True, "establishment-software", "feeding")
+        return _answer(False, "batches-come-from-establishment-software")
 
     if kind is _SYSTEM:
         if action in _SYSTEM_ACTIONS:
@@ -559,11 +577,26 @@ def _decide_submission(actor: Actor, rpps: str | None, target: NewDocument, now:
         return _answer(False, "patients-file-their-own-documents-only")
     access = _access(kind, rpps, target.record, now)
     if access is not None and access[0] != "emergency":
+        if target.type_code == VSM_TYPE and not _writes_vsm(actor, rpps, target.record, now):
+            return _answer(False, "vsm-by-the-medecin-traitant")
+        if target.type_code == DLU_TYPE and target.organisation_kind != DLU_ORGANISATION_KIND:
+            return _answer(False, "dlu-by-the-ehpad")
         # Software feeds for the professional it acts for, so the same access is required.
         return _answer(True, "authorised-professional", access[0])
     if kind in _PROFESSIONALS:
         return _answer(False, "emergency-access-reads-only" if access else "no-authorisation")
     return _answer(False, "no-rule")
+
+
+def _writes_vsm(actor: Actor, rpps: str | None, record: RecordFacts, now: datetime) -> bool:
+    """The médecin traitant writes the VSM; so does a doctor to whom the holder gave the médecin
+    traitant's right (an authorisation that includes masked documents)."""
+    if rpps is None:
+        return False
+    if rpps == record.medecin_traitant:
+        return True
+    grant = record.grants.get(rpps)
+    return actor.profession == DOCTOR and grant is not None and grant.masked and grant.valid_at(now)
 
 
 def _is_author(actor: Actor, rpps: str | None, target: DocumentFacts) -> bool:

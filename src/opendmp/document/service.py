@@ -14,7 +14,15 @@ from sqlalchemy import ColumnElement, exists
 from sqlalchemy.orm import Session
 
 from opendmp.access import service as access
-from opendmp.access.policy import Action, DocumentFacts, NewDocument, RecordFacts, purpose_of, readable_by
+from opendmp.access.policy import (
+    DLU_TYPE,
+    Action,
+    DocumentFacts,
+    NewDocument,
+    RecordFacts,
+    purpose_of,
+    readable_by,
+)
 from opendmp.consent import service as consents
 from opendmp.document import codes, exams
 from opendmp.document import repository as repo
@@ -213,7 +221,9 @@ def submit_document(
         raise RecordClosed(
             f"the record is {record.status}: no document can be added", field="DocumentReference.subject"
         )
-    access.require(session, actor, Action.DOCUMENT_CREATE, NewDocument(facts, doc_type.code), now)
+    # Only the DLU depends on who employs the submitter (an EHPAD): one lookup for it alone.
+    org_kind = counters.organisation_kind(session, actor.organisation) if doc_type.code == DLU_TYPE else None
+    access.require(session, actor, Action.DOCUMENT_CREATE, NewDocument(facts, doc_type.code, org_kind), now)
 
     import hashlib
 
@@ -324,6 +334,10 @@ def submit_document(
         at=now,
     )
     counters.count_document(session, actor, doc_type.class_code, doc_type.code, now, record_id)
+    if actor.kind is ActorKind.SOFTWARE:
+        from opendmp.establishment.registry import note_feeding
+
+        note_feeding(session, actor, now)
     session.flush()
     stored_document = StoredDocument(document, authors, notes=notes)
     if notify:

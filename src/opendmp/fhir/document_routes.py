@@ -22,6 +22,7 @@ from opendmp.document import service as documents
 from opendmp.document.content import DOWNLOAD_ONLY
 from opendmp.document.models import DocumentStatus
 from opendmp.fhir import document as fhir_document
+from opendmp.fhir import mhd
 from opendmp.fhir.json import decode_resource
 from opendmp.fhir.openapi import (
     DOCUMENT_SEARCH_FIELDS,
@@ -389,130 +390,34 @@ def delete_document(request: Request[Any, Any, Any], document_id: FromPath[str])
         return _document_response(request, stored)
 
 
-def _binary_bytes(resource: dict[str, Any], field: str) -> tuple[str | None, bytes]:
-    data = resource.get("data")
-    if not isinstance(data, str):
-        raise InvalidInput("a Binary carries its content in data (base64)", field=field)
-    try:
-        return resource.get("contentType"), base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InvalidInput("Binary.data is not base64", field=field) from error
-
-
 @post("/fhir", status_code=200, operation_class=ResourceBodyOperation)
 @threaded
 def transaction(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """ITI-65 Provide Document Bundle: a SubmissionSet List, DocumentReferences and their
-    Binaries, filed all together or not at all; answers a transaction-response."""
+    Binaries, filed all together or not at all; answers a transaction-response. A `batch` Bundle
+    of such bundles is an establishment feed (fhir/feed_batch.py): each bundle on its own."""
     runtime = runtime_of(request)
     actor = authenticate(request)
     limit = runtime.settings.max_document_bytes
     bundle = decode_resource(_limited(body, limit * 10), request.headers.get("content-type"), "Bundle")
+    if bundle.get("type") == "batch":
+        from opendmp.fhir.feed_batch import answer_batch
+
+        return answer_batch(runtime, actor, bundle)
     if bundle.get("type") != "transaction":
-        raise InvalidInput("POST /fhir takes a transaction Bundle", field="Bundle.type")
-    entries = bundle.get("entry")
-    if not isinstance(entries, list) or not entries:
-        raise InvalidInput("the Bundle has no entry", field="Bundle.entry")
-    binaries: dict[str, tuple[str | None, bytes]] = {}
-    references: list[tuple[int, dict[str, Any]]] = []
-    lists: list[tuple[int, dict[str, Any]]] = []
-    for index, entry in enumerate(entries):
-        field = f"Bundle.entry[{index}]"
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
-            raise InvalidInput("each entry holds a resource", field=field)
-        request_part = entry.get("request")
-        if not isinstance(request_part, dict) or request_part.get("method") != "POST":
-            raise InvalidInput("each entry is a POST (request.method)", field=f"{field}.request")
-        kind = resource.get("resourceType")
-        if kind == "Binary":
-            full_url = entry.get("fullUrl")
-            if not isinstance(full_url, str):
-                raise InvalidInput("a Binary needs its fullUrl", field=f"{field}.fullUrl")
-            binaries[full_url] = _binary_bytes(resource, f"{field}.resource.data")
-        elif kind == "DocumentReference":
-            references.append((index, resource))
-        elif kind == "List":
-            lists.append((index, resource))
-        else:
-            raise InvalidInput(f"an ITI-65 bundle holds List, DocumentReference and Binary, not {kind}", field=field)
-    if len(lists) != 1:
-        raise InvalidInput("an ITI-65 bundle holds exactly one SubmissionSet List", field="Bundle.entry")
-    submission = _submission_set(lists[0][1])
-    items = []
-    used: set[str] = set()
-    for index, resource in references:
-        item = fhir_document.parse_document_reference(resource)
-        if item.data is not None:
-            content = item.data
-        elif item.content_url in binaries:
-            mime, content = binaries[item.content_url]
-            used.add(item.content_url)
-            if mime and item.mime_type and mime != item.mime_type:
-                raise InvalidInput(
-                    "the Binary's contentType differs from the attachment's", field=f"Bundle.entry[{index}]"
-                )
-        else:
-            raise InvalidInput("the attachment.url names no Binary of this bundle", field=f"Bundle.entry[{index}]")
-        items.append((index, item, content))
-    if set(binaries) - used:
-        raise InvalidInput("a Binary without its DocumentReference", field="Bundle.entry")
+        raise InvalidInput("POST /fhir takes a transaction (or batch) Bundle", field="Bundle.type")
+    parsed = mhd.parse_provide_bundle(bundle)
     with unit_of_work(runtime.sessions) as session:
         stored = documents.submit_set(
             session,
             actor,
-            submission,
-            [(i, c) for _, i, c in items],
+            parsed.submission,
+            [(i, c) for _, i, c in parsed.items],
             runtime.clock.now(),
             runtime.vault,
             max_size=limit,
         )
-    responses: dict[int, dict[str, Any]] = {}
-    by_url = {}
-    for (index, item, _), result in zip(items, stored, strict=True):
-        status = "201 Created" if result.created else "200 OK"
-        outcome: dict[str, Any] = {}
-        if result.notes:
-            issues = [{"severity": "information", "code": "informational", "diagnostics": n} for n in result.notes]
-            outcome = {"outcome": {"resourceType": "OperationOutcome", "issue": issues}}
-        responses[index] = {
-            "response": {
-                **outcome,
-                "status": status,
-                "location": f"DocumentReference/{result.document.id}/_history/{result.document.meta_version}",
-                "etag": f'W/"{result.document.meta_version}"',
-            }
-        }
-        if item.content_url:
-            by_url[item.content_url] = result.document.id
-    for index, entry in enumerate(entries):
-        if index in responses:
-            continue
-        resource = entry["resource"]
-        if resource["resourceType"] == "Binary":
-            responses[index] = {"response": {"status": "201 Created", "location": f"Binary/{by_url[entry['fullUrl']]}"}}
-        else:
-            responses[index] = {"response": {"status": "201 Created", "location": f"List/{submission.unique_id}"}}
-    return fhir_response(
-        {"resourceType": "Bundle", "type": "transaction-response", "entry": [responses[i] for i in range(len(entries))]}
-    )
-
-
-def _submission_set(resource: dict[str, Any]) -> documents.SubmissionSetIn:
-    identifiers = resource.get("identifier") or []
-    unique = next((i.get("value") for i in identifiers if isinstance(i, dict) and i.get("use") == "official"), None)
-    unique = unique or next((i.get("value") for i in identifiers if isinstance(i, dict)), None)
-    if not isinstance(unique, str) or not unique:
-        raise InvalidInput("the SubmissionSet needs its unique id (List.identifier)", field="List.identifier")
-    source = next(
-        (
-            e.get("valueIdentifier", {}).get("value")
-            for e in resource.get("extension") or []
-            if isinstance(e, dict) and str(e.get("url", "")).endswith("ihe-sourceId")
-        ),
-        None,
-    )
-    return documents.SubmissionSetIn(unique_id=unique, source_id=source if isinstance(source, str) else None)
+    return fhir_response(mhd.transaction_response(parsed, stored))
 
 
 @get("/fhir/Patient/{patient_id:str}/$recent-exam")

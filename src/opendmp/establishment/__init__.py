@@ -1,0 +1,1 @@
+"""Establishment feeds: hospitals' software filing many ITI-65 provide bundles at once."""
