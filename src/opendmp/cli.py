@@ -1601,6 +1601,82 @@ def seed(
     )
 
 
+# ---------------------------------------------------------------- establishment feeds
+
+feed_app = typer.Typer(no_args_is_help=True, help="Feeds: establishments' documents.")
+app.add_typer(feed_app, name="feed")
+
+
+@feed_app.command("folder")
+def feed_folder(
+    folder: Annotated[Path, typer.Argument(help="the watched folder (ITI-65 bundles as *.json)")],
+    once: Annotated[bool, typer.Option("--once", help="file what is there, then stop")] = False,
+    client_id: Annotated[
+        str | None, typer.Option("--client", help="the software client filing (default: the only active one)")
+    ] = None,
+    act_for: Annotated[
+        str | None, typer.Option("--act-for", help="RPPS of the professional (default: each bundle's author)")
+    ] = None,
+    interval: Annotated[float, typer.Option(help="seconds between looks at the folder")] = 2.0,
+) -> None:
+    """File the ITI-65 bundle files dropped in FOLDER as the establishment's software client;
+    each goes to done/ or failed/ with its result. --once exits non-zero if any failed."""
+    import time
+
+    from opendmp.establishment import folder as watched
+    from opendmp.kit.db import unit_of_work
+
+    if not folder.is_dir():
+        raise fail(f"{folder} is not a folder", 2)
+    with runtime_scope() as runtime, domain_errors():
+        with unit_of_work(runtime.sessions) as session:
+            client = watched.feeding_client(session, operator_actor(), client_id, runtime.clock.now())
+        failed = 0
+
+        def one_pass(files: list[Path]) -> None:
+            nonlocal failed
+            with progress() as bar:
+                task = bar.add_task("bundles", total=len(files))
+
+                def on_file(path: Path, result: Any) -> None:
+                    nonlocal failed
+                    bar.advance(task)
+                    if not result.ok:
+                        failed += 1
+                        where = f" ({result.error.field})" if result.error and result.error.field else ""
+                        message = result.error.message if result.error else "failed"
+                        err.print(f"{escape(path.name)}: failed: {escape(message)}{escape(where)}", highlight=False)
+
+                watched.file_folder(
+                    runtime.sessions,
+                    client,
+                    folder,
+                    runtime.clock.now,
+                    runtime.vault,
+                    max_size=runtime.settings.max_document_bytes,
+                    act_for=act_for,
+                    on_file=on_file,
+                    files=files,
+                )
+
+        if once:
+            files = watched.pending_files(folder)
+            one_pass(files)
+            err.print(f"{len(files) - failed} filed, {failed} failed")
+            if failed:
+                raise typer.Exit(1)
+            return
+        err.print(f"watching {folder} (Ctrl-C stops)")
+        try:
+            while True:
+                files = watched.pending_files(folder)
+                if files:
+                    one_pass(files)
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            err.print(f"stopped; {failed} failed so far")
+
+
 def main() -> None:
     app()
 

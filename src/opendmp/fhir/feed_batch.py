@@ -10,8 +10,7 @@ from typing import Any
 from litestar import Response
 
 from opendmp.establishment import service as feeds
-from opendmp.fhir.mhd import REASONS, error_entry
-from opendmp.fhir.outcome import for_status
+from opendmp.fhir.mhd import result_entry
 from opendmp.fhir.routes import fhir_response
 from opendmp.identity.actor import Actor
 from opendmp.kit.errors import InvalidInput
@@ -39,29 +38,6 @@ def batch_entries(batch: dict[str, Any]) -> list[Any]:
     return bundles
 
 
-def result_entry(result: feeds.BundleResult) -> dict[str, Any]:
-    """One batch-response entry: 201 with the transaction-response for a bundle filed now, 200
-    with the earlier one for a retry, the error's status and OperationOutcome otherwise."""
-    if result.response is not None:
-        status = 200 if result.replayed else 201
-        entry: dict[str, Any] = {"resource": result.response, "response": {"status": f"{status} {REASONS[status]}"}}
-        if result.replayed:
-            entry["response"]["outcome"] = {
-                "resourceType": "OperationOutcome",
-                "issue": [
-                    {
-                        "severity": "information",
-                        "code": "informational",
-                        "diagnostics": "this bundle was already filed: the earlier result is returned",
-                    }
-                ],
-            }
-        return entry
-    if result.unexpected or result.error is None:
-        return {"response": {"status": "500", "outcome": for_status(500, "internal error; it has been logged")}}
-    return error_entry(result.error)
-
-
 def answer_batch(runtime: Runtime, actor: Actor, batch: dict[str, Any]) -> Response[bytes]:
     bundles = batch_entries(batch)
     results = feeds.submit_batch(
@@ -75,4 +51,3 @@ def answer_batch(runtime: Runtime, actor: Actor, batch: dict[str, Any]) -> Respo
     return fhir_response(
         {"resourceType": "Bundle", "type": "batch-response", "entry": [result_entry(r) for r in results]}
     )
-

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opendmp.fhir import document as fhir_document
-from opendmp.fhir.outcome import STATUS_AND_CODE, operation_outcome
+from opendmp.fhir.outcome import STATUS_AND_CODE, for_status, operation_outcome
 from opendmp.kit.errors import DomainError, ErrorKind, InvalidInput
 
 if TYPE_CHECKING:
     from opendmp.document.service import StoredDocument, SubmissionSetIn
+    from opendmp.establishment.service import BundleResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,3 +181,26 @@ def error_entry(error: DomainError) -> dict[str, Any]:
     status, code = STATUS_AND_CODE[error.kind]
     message = "no such resource" if error.kind is ErrorKind.NOT_FOUND else error.message
     return {"response": {"status": str(status), "outcome": operation_outcome(code, message, field=error.field)}}
+
+
+def result_entry(result: BundleResult) -> dict[str, Any]:
+    """One batch-response entry: 201 with the transaction-response for a bundle filed now, 200
+    with the earlier one for a retry, the error's status and OperationOutcome otherwise."""
+    if result.response is not None:
+        status = 200 if result.replayed else 201
+        entry: dict[str, Any] = {"resource": result.response, "response": {"status": f"{status} {REASONS[status]}"}}
+        if result.replayed:
+            entry["response"]["outcome"] = {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": "information",
+                        "code": "informational",
+                        "diagnostics": "this bundle was already filed: the earlier result is returned",
+                    }
+                ],
+            }
+        return entry
+    if result.unexpected or result.error is None:
+        return {"response": {"status": "500", "outcome": for_status(500, "internal error; it has been logged")}}
+    return error_entry(result.error)
