@@ -23,6 +23,7 @@ from opendmp.fhir.content_routes import ROUTES as CONTENT_ROUTES
 from opendmp.fhir.document_routes import ROUTES as DOCUMENT_ROUTES
 from opendmp.fhir.errors import EXCEPTION_HANDLERS
 from opendmp.fhir.routes import ROUTES as FHIR_ROUTES
+from opendmp.fhir.summary_routes import ROUTES as SUMMARY_ROUTES
 from opendmp.journal.checkpoint import CheckpointTicker, take_checkpoint
 from opendmp.kit.clock import Clock
 from opendmp.kit.logging import get_logger
@@ -158,6 +159,7 @@ def create_app(
             *AUDIT_ROUTES,
             *CONSENT_ROUTES,
             *CONTENT_ROUTES,
+            *SUMMARY_ROUTES,
             *OAUTH_ROUTES,
             *WEB_ROUTES,
             healthz,

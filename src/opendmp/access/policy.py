@@ -638,6 +638,9 @@ def _decide_document(actor: Actor, rpps: str | None, action: Action, target: Doc
     # Authors always read (and manage) what they wrote.
     if _is_author(actor, rpps, target) and action in _AUTHOR_ACTIONS:
         return _answer(True, "author", "author")
+    if action is _DOCUMENT_UPDATE and target.type_code == VSM_TYPE and _writes_vsm(actor, rpps, record, now):
+        # A new médecin traitant brings the summary up to date: a new version of the VSM.
+        return _answer(True, "vsm-by-the-medecin-traitant", "medecin-traitant")
     if action is not _DOCUMENT_READ:
         return _answer(False, "authors-only")
     access = _access(kind, rpps, record, now)
