@@ -203,6 +203,25 @@ def announce_invisible(context: JobContext, now: datetime) -> JobResult:
     return JobResult("invisible-notice", told, 0)
 
 
+def remind_old_vsm(context: JobContext, now: datetime) -> JobResult:
+    """Tell the médecin traitant, once per VSM version, that the VSM is over a year old."""
+    from opendmp.summary import reminders
+
+    actor = Actor.system("job:vsm-reminder")
+    with unit_of_work(context.sessions) as session:
+        due = reminders.due_reminders(session, now)
+    done = failed = 0
+    for index, summary_id in enumerate(due, start=1):
+        try:
+            with unit_of_work(context.sessions) as session:
+                done += reminders.remind(session, actor, summary_id, now)
+        except DomainError:
+            failed += 1
+        if context.on_progress:
+            context.on_progress("vsm-reminder", index, len(due))
+    return JobResult("vsm-reminder", done, failed)
+
+
 def backfill_stats(context: JobContext, now: datetime) -> JobResult:
     """Rebuild the statistics counters from the records and documents (stores made before the
     counters existed); idempotent, one transaction."""
@@ -242,6 +261,7 @@ JOBS: dict[str, Job] = {
             "tell holders of documents hidden from them for two weeks (visible after a month at most)",
             announce_invisible,
         ),
+        Job("vsm-reminder", "remind the médecin traitant once when the VSM is over a year old", remind_old_vsm),
         Job("notify", "send due notifications (email, SMS), retry failed ones with backoff", send_notifications),
         Job(
             "auth-purge",

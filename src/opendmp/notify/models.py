@@ -24,6 +24,7 @@ class Category(StrEnum):
     FIRST_ACCESS = "first-access"  # a professional reads the record for the first time
     EMERGENCY_ACCESS = "emergency-access"  # bris de glace or SAMU regulation: cannot be turned off
     CONSENT_CHANGE = "consent-change"
+    VSM_REMINDER = "vsm-reminder"  # to the médecin traitant: the VSM is over a year old
 
 
 class ChannelKind(StrEnum):

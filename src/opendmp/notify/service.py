@@ -60,6 +60,7 @@ DEFAULT_CHANNELS: dict[Category, tuple[ChannelKind, ...]] = {
     Category.FIRST_ACCESS: (ChannelKind.EMAIL,),
     Category.EMERGENCY_ACCESS: (ChannelKind.EMAIL, ChannelKind.SMS),
     Category.CONSENT_CHANGE: (ChannelKind.EMAIL,),
+    Category.VSM_REMINDER: (ChannelKind.EMAIL,),
 }
 ALWAYS_ON = frozenset({Category.EMERGENCY_ACCESS})
 SILENT_STATUSES = frozenset({RecordStatus.OBJECTED, RecordStatus.MERGED, RecordStatus.PURGED})

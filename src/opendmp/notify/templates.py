@@ -21,6 +21,7 @@ ALLOWED_PARAMS: dict[Category, frozenset[str]] = {
     Category.FIRST_ACCESS: frozenset({"professional"}),
     Category.EMERGENCY_ACCESS: frozenset({"professional", "mode", "patient"}),
     Category.CONSENT_CHANGE: frozenset({"change", "professional"}),
+    Category.VSM_REMINDER: frozenset({"patient", "written"}),
 }
 
 # The consent changes a message may name (the "change" parameter), in the holder's words.
@@ -117,12 +118,30 @@ def render(
             hint = (
                 "Si vous n'êtes pas à l'origine de ce changement, connectez-vous à votre espace DMP pour le vérifier."
             )
+        case Category.VSM_REMINDER:
+            subject = "Synthèse médicale à mettre à jour"
+            of_record = "du" + record.removeprefix("le") if record.startswith("le ") else f"de {record}"
+            line = f"la synthèse médicale (VSM) {of_record} a plus d'un an."
+            hint = "Votre médecin traitant a été invité à la mettre à jour."
     if channel is ChannelKind.SMS:
         return Rendered(None, f"DMP : {line} {sms_hint}")
     return Rendered(subject, f"{greeting}{line[0].upper()}{line[1:]}\n\n{hint}\n\n{FOOTER}\n")
 
 
 def _professional(category: Category, params: Mapping[str, str]) -> Rendered:
+    if category is Category.VSM_REMINDER:
+        patient = params.get("patient")
+        whose = f"de votre patient(e) {patient}" if patient else "d'un(e) de vos patient(e)s"
+        written = f", rédigée le {params['written']}," if "written" in params else ""
+        return Rendered(
+            "Synthèse médicale (VSM) de plus d'un an",
+            (
+                "Bonjour,\n\n"
+                f"En tant que médecin traitant, vous êtes informé(e) que la synthèse médicale (VSM) {whose}"
+                f"{written} a plus d'un an. Pensez à la mettre à jour dans son dossier médical partagé.\n\n"
+                f"{FOOTER_PROFESSIONAL}\n"
+            ),
+        )
     if category is not Category.EMERGENCY_ACCESS:
         raise ValueError(f"no professional template for {category.value} notifications")
     patient = params.get("patient")
