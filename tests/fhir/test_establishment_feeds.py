@@ -12,10 +12,10 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 
 from opendmp.document.models import Document
-from opendmp.establishment.registry import feeding_establishments
 from opendmp.identity.actor import Actor
 from opendmp.journal.service import entries_of
 from opendmp.runtime import Runtime
+from opendmp.stats.models import Feeder
 from tests import factories as f
 from tests.fhir.conftest import bearer
 from tests.fhir.test_patient_api import outcome
@@ -199,12 +199,11 @@ def test_documents_filed_by_software_carry_their_establishment_for_statistics(
 ) -> None:
     (record_id,) = hospital_with_patients(runtime)
     with runtime.sessions() as session:
-        assert feeding_establishments(session).establishments == 0
+        assert session.execute(select(Feeder)).scalars().all() == []
     send(client, runtime, batch(provide_bundle(record_id, "urn:oid:1.2.250.1.999.50", [PDF])))
     send(client, runtime, batch(provide_bundle(record_id, "urn:oid:1.2.250.1.999.51", [PDF + b"1"])))
     with runtime.sessions() as session:
-        count = feeding_establishments(session)
-    assert (count.establishments, count.university_hospitals) == (1, 1)
-    with runtime.sessions() as session:
+        feeders = [(f.finess, f.organisation_kind) for f in session.execute(select(Feeder)).scalars()]
         rows = session.execute(select(Document.submitted_by_kind, Document.submitted_by_organisation)).all()
+    assert feeders == [(HOSPITAL, "university-hospital")]
     assert set(rows) == {("software", HOSPITAL)}

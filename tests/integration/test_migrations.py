@@ -29,7 +29,6 @@ EXPECTED_TABLES = {
     "stats_feeder",
     "stats_week_user",
     "feed_submission",
-    "feeding_establishment",
     "clinical_summary",
     "record",
     "patient",

@@ -334,10 +334,6 @@ def submit_document(
         at=now,
     )
     counters.count_document(session, actor, doc_type.class_code, doc_type.code, now, record_id)
-    if actor.kind is ActorKind.SOFTWARE:
-        from opendmp.establishment.registry import note_feeding
-
-        note_feeding(session, actor, now)
     session.flush()
     stored_document = StoredDocument(document, authors, notes=notes)
     if notify:

@@ -1,5 +1,5 @@
-"""Tables of establishment feeds: the submissions already answered (safe retries) and the
-organisations that feed records automatically (statistics)."""
+"""Tables of establishment feeds: the submissions already answered (safe retries). The
+organisations feeding automatically are counted by the statistics (stats_feeder)."""
 
 from __future__ import annotations
 
@@ -25,15 +25,3 @@ class FeedSubmission(Base):
     bundle_sha256: Mapped[str] = mapped_column(String(64))  # of the bundle's canonical JSON
     response: Mapped[str] = mapped_column(Text)  # the transaction-response, as first answered
     submitted_at: Mapped[datetime]
-
-
-class FeedingEstablishment(Base):
-    """An organisation whose software filed documents (any path: batch, ITI-65, simple publish).
-    A handful of rows, written once a day per organisation at most."""
-
-    __tablename__ = "feeding_establishment"
-
-    finess: Mapped[str] = mapped_column(String(9), primary_key=True)
-    organisation_kind: Mapped[str | None] = mapped_column(String(30))
-    first_fed_at: Mapped[datetime]
-    last_fed_at: Mapped[datetime]

@@ -5,8 +5,7 @@ Revises: 0014
 Create Date: 2026-11-22 21:00:00
 
 feed_submission: the answer given to each ITI-65 bundle of a batch, by SubmissionSet unique id
-(safe retries); feeding_establishment: the organisations whose software files documents;
-clinical_summary: the sealed structured copy of each VSM and DLU version.
+(safe retries); clinical_summary: the sealed structured copy of each VSM and DLU version.
 """
 
 from __future__ import annotations
@@ -37,14 +36,6 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_feed_submission_record_id"), "feed_submission", ["record_id"])
     op.create_table(
-        "feeding_establishment",
-        sa.Column("finess", sa.String(length=9), nullable=False),
-        sa.Column("organisation_kind", sa.String(length=30), nullable=True),
-        sa.Column("first_fed_at", opendmp.kit.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_fed_at", opendmp.kit.base.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("finess", name=op.f("pk_feeding_establishment")),
-    )
-    op.create_table(
         "clinical_summary",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("record_id", sa.Uuid(), nullable=False),
@@ -69,6 +60,5 @@ def downgrade() -> None:
     op.drop_index("ix_clinical_summary_due", table_name="clinical_summary")
     op.drop_index("ix_clinical_summary_record", table_name="clinical_summary")
     op.drop_table("clinical_summary")
-    op.drop_table("feeding_establishment")
     op.drop_index(op.f("ix_feed_submission_record_id"), table_name="feed_submission")
     op.drop_table("feed_submission")
