@@ -39,9 +39,11 @@ def server_env(settings: Settings | None = None, **extra: str) -> dict[str, str]
     return env
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def spawn(
+    args: list[str], env: dict[str, str], log: Path, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start `opendmp <args> --port P` and wait until /healthz answers; returns the process and base URL."""
-    port = free_port()
+    port = port or free_port()
     with log.open("ab") as sink:
         server = subprocess.Popen(
             [OPENDMP, *args, "--port", str(port)],

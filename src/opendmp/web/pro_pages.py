@@ -10,6 +10,7 @@ Pages for browsers, not an API: left out of the OpenAPI schema."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Request, Response, get, post
 from sqlalchemy.orm import Session
@@ -164,6 +165,7 @@ def _start_form(request: Request[Any, Any, Any], intent: str) -> Response[str]:
     texts = INTENTS[intent]
     return page.render(
         "form.html",
+        headers=_login_form_policy(oidc_edge_of(request).parties[intent]),
         title=page._(texts["title"]),
         action=START[intent],
         submit=page._(texts["submit"]),
@@ -175,6 +177,22 @@ def _start_form(request: Request[Any, Any, Any], intent: str) -> Response[str]:
         ],
         extra_forms=[],
     )
+
+
+def _login_form_policy(rp: oidc.RelyingParty) -> dict[str, str]:
+    """The login button's form is answered by a redirect to the provider: browsers apply the
+    page's CSP form-action to that redirect too, so this page allows the provider's
+    authorization endpoint (its origin only), and nothing else than the site itself."""
+    from opendmp.app import CONTENT_SECURITY_POLICY  # the app imports these pages
+
+    try:
+        endpoint = rp.discovery().authorization_endpoint
+    except oidc.ProviderUnavailable:
+        endpoint = rp.config.issuer
+    parts = urlsplit(endpoint)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    policy = CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origin}")
+    return {"Content-Security-Policy": policy}
 
 
 def _start(request: Request[Any, Any, Any], data: dict[str, Any], intent: str) -> Response[str]:

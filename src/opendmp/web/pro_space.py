@@ -123,9 +123,9 @@ def _render_record(
             "type": types.get((d.document.type_system, d.document.type_code), d.document.type_code),
             "date": d.document.service_start or d.document.created_at or d.document.submitted_at,
             "submitted": d.document.submitted_at,
-            "authors": ", ".join(
-                names.get(a.rpps, a.display or a.rpps) if a.rpps else (a.display or "") for a in d.authors
-            ),
+            "authors": _("le patient")
+            if d.document.submitted_by_kind == "patient" and not d.authors
+            else ", ".join(names.get(a.rpps, a.display or a.rpps) if a.rpps else (a.display or "") for a in d.authors),
             "masked": d.document.masked_from_professionals,
         }
         for d in found
