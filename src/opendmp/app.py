@@ -28,6 +28,7 @@ from opendmp.journal.checkpoint import CheckpointTicker, take_checkpoint
 from opendmp.kit.clock import Clock
 from opendmp.kit.logging import get_logger
 from opendmp.kit.threads import threaded
+from opendmp.operations import AddressFilter, ServiceGauges, readiness
 from opendmp.runtime import Runtime, build_runtime
 from opendmp.web.routes import ROUTES as WEB_ROUTES
 
@@ -46,6 +47,12 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
             buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.errors = Counter(
+            "opendmp_http_errors_total",
+            "HTTP answers with a server error (5xx)",
+            ["method", "route"],
+            registry=self.registry,
         )
 
 
@@ -75,6 +82,8 @@ def observe(app: ASGIApp, metrics: Metrics) -> ASGIApp:
             route = next(iter(handler.paths)) if handler is not None and handler.paths else "unmatched"
             metrics.requests.labels(method, route, str(status)).inc()
             metrics.latency.labels(method, route).observe(elapsed)
+            if status >= 500:
+                metrics.errors.labels(method, route).inc()
             access_log.info("request", method=method, path=scope["path"], status=status, ms=round(elapsed * 1000, 2))
 
     return middleware
@@ -131,10 +140,23 @@ def healthz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     return Response({"status": "ok", "version": __version__})
 
 
-@get("/metrics", sync_to_thread=False, media_type="text/plain; version=0.0.4")
-def metrics_endpoint(request: Request[Any, Any, Any]) -> bytes:
+@get("/readyz", media_type=MediaType.JSON)
+@threaded
+def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    """Ready to serve: database reachable and migrated to head, key store readable (503 if not)."""
+    state = readiness(request.app.state.runtime)
+    return Response(state.as_json(), status_code=200 if state.ready else 503)
+
+
+@get("/metrics", media_type="text/plain; version=0.0.4")
+@threaded
+def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus text, no token; only for the addresses of OPENDMP_METRICS_ALLOW (403 otherwise)."""
+    allowed: AddressFilter = request.app.state.metrics_allow
+    if not allowed.allows(request.client.host if request.client else None):
+        return Response(b"forbidden\n", status_code=403, media_type=MediaType.TEXT)
     metrics: Metrics = request.app.state.metrics
-    return generate_latest(metrics.registry)
+    return Response(generate_latest(metrics.registry))
 
 
 def create_app(
@@ -142,6 +164,7 @@ def create_app(
 ) -> Litestar:
     runtime = runtime or build_runtime(settings or Settings(), clock)
     metrics = Metrics()
+    metrics.registry.register(ServiceGauges(runtime))
     # Signed checkpoints of the journal at least every minute while the service runs (rule 7).
     ticker = CheckpointTicker(
         lambda: take_checkpoint(runtime.sessions, runtime.keys.journal_signing_key, runtime.clock.now()),
@@ -163,6 +186,7 @@ def create_app(
             *OAUTH_ROUTES,
             *WEB_ROUTES,
             healthz,
+            readyz,
             metrics_endpoint,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -182,4 +206,11 @@ def create_app(
 def _state(runtime: Runtime, metrics: Metrics, ticker: CheckpointTicker) -> Any:
     from litestar.datastructures import State
 
-    return State({"runtime": runtime, "metrics": metrics, "checkpoint_ticker": ticker})
+    return State(
+        {
+            "runtime": runtime,
+            "metrics": metrics,
+            "checkpoint_ticker": ticker,
+            "metrics_allow": AddressFilter(runtime.settings.metrics_allow),
+        }
+    )

@@ -12,6 +12,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 from litestar.testing import TestClient
 
+from opendmp.app import create_app
 from opendmp.identity.actor import Actor
 from opendmp.journal.service import entries_of
 from opendmp.kit.ids import parse_id
@@ -283,7 +284,11 @@ def test_health_and_metrics_need_no_token_and_show_no_identifier(client: TestCli
     ins, _, _ = _open(runtime)
     client.get("/fhir/Patient", params={"identifier": ins.token}, headers=bearer(runtime, DOCTOR))
     assert client.get("/healthz").json()["status"] == "ok"
-    metrics = client.get("/metrics")
+    assert client.get("/metrics").status_code == 403  # the in-process client is not a listed address
+    runtime.settings = runtime.settings.model_copy(update={"metrics_allow": "*"})
+    with TestClient(app=create_app(runtime=runtime)) as scraper:
+        scraper.get("/fhir/Patient", params={"identifier": ins.token}, headers=bearer(runtime, DOCTOR))
+        metrics = scraper.get("/metrics")
     assert metrics.status_code == 200 and "opendmp_http_requests_total" in metrics.text
     assert ins.value not in metrics.text
 

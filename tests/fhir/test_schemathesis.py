@@ -44,6 +44,7 @@ OPERATIONS = [
     ("POST", "/oauth/token"),
     ("GET", "/"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     # The patient's content (fhir/content_routes.py).
     *(
         (method, f"/fhir/{resource_type}{suffix}")

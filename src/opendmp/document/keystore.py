@@ -196,6 +196,12 @@ class KeyStore:
                 "the key store or the master key is corrupt"
             ) from None
 
+    def ping(self) -> None:
+        """One cheap read of the key store (readiness): raises if it cannot be read."""
+        self._ensure_schema()
+        with self._engine.connect() as conn:
+            conn.execute(select(data_key.c.master_key_id).limit(1)).first()
+
     def check_keyring(self) -> None:
         """Fails at start, not at the first read, when a wrapping master key is missing."""
         self._ensure_schema()
