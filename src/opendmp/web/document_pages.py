@@ -36,7 +36,7 @@ from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import DomainError, ErrorKind
 from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
-from opendmp.web import cda_view
+from opendmp.web import cda_view, i18n
 from opendmp.web.patient_pages import MAX_FORM_BYTES, Form, Page, _current, _posted, address_of, edge_of
 
 # Shown inline (in a sandboxed frame or an <img>); every other type is a download.
@@ -78,10 +78,33 @@ def type_label(type_code: str) -> str:
     return found or type_code
 
 
-def staff_nav(actor: Actor) -> dict[str, Any]:
-    """The navigation of the actor's own space (patients get the layout's default)."""
+def patient_nav(page: Page, record_id: uuid.UUID) -> list[tuple[str, str]]:
+    """The patient space's navigation, for one record."""
+    _ = page._
+    base = f"/dossiers/{record_id}"
+    return [
+        (base, _("Mon dossier")),
+        (f"{base}/documents", _("Documents")),
+        (f"{base}/acces", _("Accès des professionnels")),
+        (f"{base}/journal", _("Journal")),
+        (f"{base}/preferences", _("Préférences")),
+        ("/mon-compte/delegations", _("Délégations")),
+        ("/mon-compte/mot-de-passe", _("Mot de passe")),
+    ]
+
+
+def size_text(size: int, page: Page) -> str:
+    if size < 1024:
+        return page._("{n} octets", n=size)
+    if size < 1024 * 1024:
+        return page._("{n} Ko", n=i18n.number(size / 1024, page.lang))
+    return page._("{n} Mo", n=i18n.number(size / (1024 * 1024), page.lang, 1))
+
+
+def staff_nav(actor: Actor, page: Page | None = None, record_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """The navigation of the actor's own space (a patient's: their record's, when known)."""
     if actor.kind is ActorKind.PATIENT:
-        return {}
+        return {"nav": patient_nav(page, record_id)} if page is not None and record_id is not None else {}
     from opendmp.web.pro_pages import _staff_nav
 
     return _staff_nav(actor)
@@ -188,7 +211,8 @@ def document_page(request: Request[Any, Any, Any], document_id: FromPath[str]) -
         cda=rendered,
         unreadable=unreadable,
         is_patient=actor.kind is ActorKind.PATIENT,
-        **staff_nav(actor),
+        size=size_text(document.size, page),
+        **staff_nav(actor, page, document.record_id),
     )
 
 

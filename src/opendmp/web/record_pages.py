@@ -41,6 +41,7 @@ from opendmp.kit.errors import DomainError, ErrorKind
 from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
 from opendmp.web.document_pages import CATEGORY_LABELS, category_label, type_label
+from opendmp.web.document_pages import patient_nav as nav
 from opendmp.web.i18n import PARIS
 from opendmp.web.patient_pages import (
     MAX_FORM_BYTES,
@@ -80,20 +81,6 @@ class Holder:
     actor: Actor
     record: ActingRecord
     records: list[ActingRecord]
-
-
-def nav(page: Page, record_id: uuid.UUID) -> list[tuple[str, str]]:
-    _ = page._
-    base = f"/dossiers/{record_id}"
-    return [
-        (base, _("Mon dossier")),
-        (f"{base}/documents", _("Documents")),
-        (f"{base}/acces", _("Accès des professionnels")),
-        (f"{base}/journal", _("Journal")),
-        (f"{base}/preferences", _("Préférences")),
-        ("/mon-compte/delegations", _("Délégations")),
-        ("/mon-compte/mot-de-passe", _("Mot de passe")),
-    ]
 
 
 def _patient(page: Page) -> Actor | Response[str]:
@@ -223,9 +210,9 @@ def _glance(request: Request[Any, Any, Any], record_text: str | None) -> Respons
             latest, total = documents.search_documents(
                 db, actor, holder.record.record_id, documents.DocumentQuery(count=5), now
             )
+            rows = _rows(page, db, latest)
         except DomainError:
-            latest, total = [], 0
-    rows = [_row(page, d) for d in latest]
+            rows, total = [], 0
     return _render(
         page,
         holder,
@@ -236,8 +223,15 @@ def _glance(request: Request[Any, Any, Any], record_text: str | None) -> Respons
     )
 
 
-def _row(page: Page, stored: documents.StoredDocument) -> dict[str, Any]:
+def _rows(page: Page, db: Session, found: list[documents.StoredDocument]) -> list[dict[str, Any]]:
+    """The table's rows; authors named from the directory in one query for the page."""
+    directory = _professionals(db, {a.rpps for s in found for a in s.authors if a.rpps})
+    return [_row(page, s, directory) for s in found]
+
+
+def _row(page: Page, stored: documents.StoredDocument, directory: dict[str, Professional]) -> dict[str, Any]:
     d = stored.document
+    named = [professional_name(directory.get(a.rpps), a.rpps, page.lang) for a in stored.authors if a.rpps in directory]
     return {
         "id": d.id,
         "title": d.title or page._("Document sans titre"),
@@ -245,7 +239,9 @@ def _row(page: Page, stored: documents.StoredDocument) -> dict[str, Any]:
         "category": category_label(d.class_code, page._),
         "type": type_label(d.type_code),
         "masked": d.masked_from_professionals,
-        "author": next(
+        "author": named[0]
+        if named
+        else next(
             (a.display for a in stored.authors if a.display),
             page._("Vous-même") if any(a.kind == "patient" for a in stored.authors) else "",
         ),
@@ -309,6 +305,7 @@ def _documents(request: Request[Any, Any, Any], record_text: str, form: dict[str
             return _missing(page)
         try:
             found, total = documents.search_documents(db, actor, holder.record.record_id, filters.query(now), now)
+            rows = _rows(page, db, found)
         except DomainError:
             return _missing(page)
     _ = page._
@@ -318,7 +315,7 @@ def _documents(request: Request[Any, Any, Any], record_text: str, form: dict[str
         holder,
         "record_documents.html",
         title=_("Mes documents"),
-        documents=[_row(page, d) for d in found],
+        documents=rows,
         total=total,
         filters=filters,
         pages=pages,
