@@ -196,6 +196,9 @@ def demo(
         run_jobs(runtime.job_context(), runtime.clock.now())
         sample = _demo_examples(runtime)
         _demo_contacts(runtime, sample["nir"])
+        from opendmp.content.demo import fill_sample  # issue 6: emergency summary, directives, vaccinations
+
+        fill_sample(runtime, sample["nir"], sample["rpps"])
         sample["activation"] = _demo_activation(runtime, sample["nir"])
     base = f"http://{host}:{port}"
     with _demo_provider(s, base, sample, enabled=provider) as logins, _demo_sender():
@@ -244,6 +247,8 @@ def _demo_explain(s: Settings, base: str, sample: dict[str, str], logins: str) -
   look a patient up:       curl -H "Authorization: Bearer $TOKEN" -X POST {base}/fhir/Patient/_search \\
                              -d 'identifier=urn:oid:1.2.250.1.213.1.4.11|{sample["nir"]}'
   the patient's token:     opendmp dev-token --ins {sample["nir"]}
+  emergency summary:       opendmp content summary {sample["nir"]} --rpps {sample["rpps"]}
+  vaccinations, what's due: opendmp vaccination due {sample["nir"]} --ins {sample["nir"]}
 {activation}  one-time codes and notifications: files in {s.data_dir.resolve() / "outbox"} (sent every 2 s)
 {logins}Data in {s.data_dir.resolve()} (delete it to start over). Ctrl-C stops.
 """,
@@ -1782,3 +1787,11 @@ def remuneration_rules_set(
         created = statements.set_rule(session, operator_actor(), rule, runtime.clock.now())
         rule_id = str(created.id)
     out.print(rule_id)
+
+
+# ---------------------------------------------------------------- patient content (issue 6)
+from opendmp.content.commands import content_app, directives_app, vaccination_app  # noqa: E402
+
+app.add_typer(content_app, name="content")
+app.add_typer(vaccination_app, name="vaccination")
+app.add_typer(directives_app, name="directives")

@@ -274,3 +274,75 @@ def test_immunization_recommendations_say_what_is_due(
     by_series = {r.series: r for r in found.recommendation}
     assert by_series["dtp"].forecastStatus.coding[0].code == "due"  # 46 years old: the 45-year booster
     outcome(client.get("/fhir/ImmunizationRecommendation", headers=bearer(runtime, DOCTOR)), 400)
+
+
+def questionnaire(answers: dict[str, Any]) -> dict[str, Any]:
+    items = []
+    for link_id, value in answers.items():
+        answer = {"valueBoolean": value} if isinstance(value, bool) else {"valueString": value}
+        items.append({"linkId": link_id, "answer": [answer]})
+    return {"resourceType": "QuestionnaireResponse", "status": "completed", "item": items}
+
+
+def test_the_holder_files_advance_directives_from_the_questionnaire_as_versioned_pdfs(
+    client: TestClient[Any], runtime: Runtime, record: tuple[Ins, uuid.UUID]
+) -> None:
+    from fhir.resources.R4B.documentreference import DocumentReference
+
+    from tests.fhir.test_credentials_letter import pdf_text
+
+    ins, record_id = record
+    url = f"/fhir/Patient/{record_id}/$advance-directives"
+    holder = {**JSON_HEADERS, **bearer(runtime, Actor.patient(ins))}
+    first = client.post(url, json=questionnaire(ANSWERS), headers=holder)
+    assert first.status_code == 201, first.text
+    document = DocumentReference.model_validate(first.json())
+    assert (
+        document.type.coding[0].code == "EXPPAT_3" and document.content[0].attachment.contentType == "application/pdf"
+    )
+    changed = {**ANSWERS, "trusted_person_name": "", "no_trusted_person": True}
+    second = client.post(url, json=questionnaire(changed), headers=holder)
+    assert second.status_code == 201, second.text
+    assert second.json()["relatesTo"][0]["code"] == "replaces"
+    assert second.json()["relatesTo"][0]["target"]["reference"].endswith(first.json()["id"])
+    pdf = client.get(f"/fhir/Binary/{second.json()['id']}", headers=bearer(runtime, Actor.patient(ins)))
+    text = pdf_text(pdf.content)
+    assert "Directives anticipées" in text and "Je ne désigne pas de personne de confiance" in text
+    summary = client.get(f"/fhir/Patient/{record_id}/$emergency-summary", headers=bearer(runtime, DOCTOR)).json()
+    sections = {s["title"]: s for s in summary["entry"][0]["resource"]["section"]}
+    assert sections["Directives anticipées"]["entry"][0]["reference"] == f"DocumentReference/{second.json()['id']}"
+
+
+def test_missing_answers_are_each_named_in_the_outcome_and_nothing_is_filed(
+    client: TestClient[Any], runtime: Runtime, record: tuple[Ins, uuid.UUID]
+) -> None:
+    ins, record_id = record
+    partial = {k: v for k, v in ANSWERS.items() if k not in ("life_support", "pain_relief")}
+    body = outcome(
+        client.post(
+            f"/fhir/Patient/{record_id}/$advance-directives",
+            json=questionnaire(partial),
+            headers={**JSON_HEADERS, **bearer(runtime, Actor.patient(ins))},
+        ),
+        400,
+    )
+    assert [i["expression"] for i in body["issue"]] == [
+        ["QuestionnaireResponse.item.where(linkId='life_support')"],
+        ["QuestionnaireResponse.item.where(linkId='pain_relief')"],
+    ]
+    found = client.get(
+        f"/fhir/DocumentReference?patient={record_id}&type=EXPPAT_3", headers=bearer(runtime, Actor.patient(ins))
+    )
+    assert found.json()["total"] == 0
+
+
+def test_only_the_holder_files_advance_directives_through_fhir(
+    client: TestClient[Any], runtime: Runtime, record: tuple[Ins, uuid.UUID]
+) -> None:
+    _, record_id = record
+    answer = client.post(
+        f"/fhir/Patient/{record_id}/$advance-directives",
+        json=questionnaire(ANSWERS),
+        headers={**JSON_HEADERS, **bearer(runtime, DOCTOR)},
+    )
+    outcome(answer, 403, "forbidden")

@@ -65,6 +65,7 @@ OPERATIONS = [
         )
     ),
     ("GET", "/fhir/Patient/{patient_id}/$emergency-summary"),
+    ("POST", "/fhir/Patient/{patient_id}/$advance-directives"),
     ("GET", "/fhir/ImmunizationRecommendation"),
     ("POST", "/fhir/ImmunizationRecommendation/_search"),
 ]

@@ -387,7 +387,11 @@ def _section(title: str, loinc: str | None, items: list[ContentItem], lines: lis
     return section
 
 
-def _label(item: ContentItem) -> str:
+_CRITICALITY_FR = {"low": "faible", "high": "élevée", "unable-to-assess": "non évaluable"}
+
+
+def describe_item(item: ContentItem) -> str:
+    """One line in French for people (the CLI, the summary's narrative)."""
     data = item.data
     if isinstance(data, BloodGroup):
         return codes.known("blood-group", codes.SNOMED, data.code, field="code").display_fr
@@ -398,7 +402,13 @@ def _label(item: ContentItem) -> str:
             else ""
         )
         return " — ".join(
-            x for x in (name, data.text or "", f"criticité {data.criticality}" if data.criticality else "") if x
+            x
+            for x in (
+                name,
+                data.text or "",
+                f"criticité {_CRITICALITY_FR[data.criticality]}" if data.criticality else "",
+            )
+            if x
         )
     if isinstance(data, Treatment):
         name = (
@@ -448,26 +458,28 @@ def emergency_bundle(summary: EmergencySummary, base: str) -> dict[str, Any]:
         "author": [{"display": "OpenDMP (expression libre du patient)"}],
         "title": "Résumé d'urgence",
         "section": [
-            _section("Groupe sanguin", "882-1", blood, [_label(i) for i in blood], "Groupe sanguin non renseigné."),
+            _section(
+                "Groupe sanguin", "882-1", blood, [describe_item(i) for i in blood], "Groupe sanguin non renseigné."
+            ),
             _section(
                 "Allergies et intolérances",
                 "48765-2",
                 summary.allergies,
-                [_label(i) for i in summary.allergies],
+                [describe_item(i) for i in summary.allergies],
                 "Aucune allergie renseignée.",
             ),
             _section(
                 "Traitements en cours",
                 "10160-0",
                 summary.treatments,
-                [_label(i) for i in summary.treatments],
+                [describe_item(i) for i in summary.treatments],
                 "Aucun traitement renseigné.",
             ),
             _section(
                 "Personnes à prévenir",
                 None,
                 summary.people_to_notify,
-                [_label(i) for i in summary.people_to_notify],
+                [describe_item(i) for i in summary.people_to_notify],
                 "Aucune personne à prévenir renseignée.",
             ),
             directives_section,

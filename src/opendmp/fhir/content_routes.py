@@ -15,10 +15,12 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, Parameter, Reques
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, RawBody
 
-from opendmp.content import codes
+from opendmp.content import codes, directives
 from opendmp.content import service as content
+from opendmp.content.errors import MissingAnswers
 from opendmp.content.schemas import ContentItem
 from opendmp.fhir import content as fhir_content
+from opendmp.fhir import document as fhir_document
 from opendmp.fhir.json import decode_resource
 from opendmp.fhir.routes import authenticate, base_url, fhir_response, id_from_path, if_match, runtime_of
 from opendmp.fhir.search import form_params, named_patient, record_of
@@ -62,6 +64,22 @@ class ContentSearchByPostOperation(Operation):
         schema = Schema(type=OpenAPIType.OBJECT, properties={name: _STRING for name in SEARCH_FIELDS})
         self.request_body = RequestBody(
             content={"application/x-www-form-urlencoded": OpenAPIMediaType(schema=schema)}, required=True
+        )
+
+
+@dataclass
+class DirectivesOperation(Operation):
+    def __post_init__(self) -> None:
+        schema = Schema(
+            type=OpenAPIType.OBJECT,
+            required=["resourceType"],
+            properties={
+                "resourceType": Schema(type=OpenAPIType.STRING, enum=["QuestionnaireResponse"]),
+                "item": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT)),
+            },
+        )
+        self.request_body = RequestBody(
+            content={"application/fhir+json": OpenAPIMediaType(schema=schema)}, required=True
         )
 
 
@@ -244,6 +262,63 @@ def emergency_summary(request: Request[Any, Any, Any], patient_id: FromPath[str]
     return fhir_response(fhir_content.emergency_bundle(summary, base_url(request)))
 
 
+def _answers(response: dict[str, Any]) -> dict[str, str | None]:
+    """A QuestionnaireResponse's answers by linkId (valueString, or valueBoolean as "true")."""
+    answers: dict[str, str | None] = {}
+    items = response.get("item") or []
+    if not isinstance(items, list):
+        raise InvalidInput("QuestionnaireResponse.item must be an array", field="QuestionnaireResponse.item")
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("linkId"), str):
+            raise InvalidInput("each item needs a linkId", field="QuestionnaireResponse.item.linkId")
+        values = item.get("answer") or []
+        first = values[0] if isinstance(values, list) and values and isinstance(values[0], dict) else {}
+        value = first.get("valueString", first.get("valueBoolean"))
+        answers[item["linkId"]] = ("true" if value else "false") if isinstance(value, bool) else _text_or_none(value)
+    return answers
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@post("/fhir/Patient/{patient_id:str}/$advance-directives", status_code=201, operation_class=DirectivesOperation)
+@threaded
+def write_advance_directives(
+    request: Request[Any, Any, Any], patient_id: FromPath[str], body: RawBody
+) -> Response[bytes]:
+    """The holder's questionnaire (a QuestionnaireResponse, linkIds in docs/api/contract.md) filed
+    as a generated PDF DocumentReference of type EXPPAT_3, replacing the previous version."""
+    runtime = runtime_of(request)
+    actor = authenticate(request)
+    record_id = id_from_path(patient_id)
+    response = decode_resource(_limited(body), request.headers.get("content-type"), "QuestionnaireResponse")
+    try:
+        answers = directives.parse_answers(_answers(response))
+    except MissingAnswers as error:
+        raise MissingAnswers([f"QuestionnaireResponse.item.where(linkId='{f}')" for f in error.fields]) from None
+    with unit_of_work(runtime.sessions) as session:
+        written = directives.write_directives(
+            session,
+            actor,
+            record_id,
+            answers,
+            runtime.clock.now(),
+            runtime.vault,
+            max_size=runtime.settings.max_document_bytes,
+        )
+        document = fhir_document.to_fhir(written.stored.document, written.stored.authors, base_url(request))
+        version = written.stored.document.meta_version
+    return fhir_response(
+        document,
+        201,
+        {
+            "Location": f"{base_url(request)}/fhir/DocumentReference/{document['id']}",
+            "ETag": f'W/"{version}"',
+        },
+    )
+
+
 def _recommendations(request: Request[Any, Any, Any], params: dict[str, list[str]]) -> Response[bytes]:
     runtime = runtime_of(request)
     actor = authenticate(request)
@@ -302,6 +377,7 @@ ROUTES = [
     search_content,
     search_content_by_post,
     emergency_summary,
+    write_advance_directives,
     search_recommendations,
     search_recommendations_by_post,
 ]

@@ -39,7 +39,19 @@ def domain_error(request: Request[Any, Any, Any], error: DomainError) -> Respons
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyRequests) else None
     if isinstance(error, TokenRefused):
         headers = {"WWW-Authenticate": 'Bearer realm="opendmp", error="invalid_token"'}
-    return _answer(request, status, operation_outcome(code, message, field=error.field), headers)
+    outcome = operation_outcome(code, message, field=error.field)
+    fields = getattr(error, "fields", None)  # several faulty inputs (content.errors.MissingAnswers): one issue each
+    if fields:
+        outcome["issue"] = [
+            {
+                "severity": "error",
+                "code": "required",
+                "diagnostics": f"missing mandatory answer: {f}",
+                "expression": [f],
+            }
+            for f in fields
+        ]
+    return _answer(request, status, outcome, headers)
 
 
 def unsupported_media(request: Request[Any, Any, Any], error: UnsupportedMediaType) -> Response[Any]:
