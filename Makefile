@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint typecheck node-clients bench bench-journal bench-access bench-stats clean
+.PHONY: demo test install lint typecheck node-clients bench bench-journal bench-access bench-stats bench-portal clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench-access: install
 
 bench-stats: install
 	$(BIN)/python bench/stats/stats_bench.py
+
+bench-portal: install
+	$(BIN)/python bench/portal/portal_bench.py
 
 clean:
 	rm -rf $(VENV) .opendmp .pytest_cache .mypy_cache .ruff_cache
