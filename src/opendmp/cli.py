@@ -37,6 +37,9 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(audit_app, name="audit")
 ledger_app = typer.Typer(no_args_is_help=True, help="The remuneration ledger.")
 app.add_typer(ledger_app, name="ledger")
+from opendmp.feed.cli import feed_app  # noqa: E402 - the feed commands live beside their module
+
+app.add_typer(feed_app, name="feed")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -827,6 +830,9 @@ def record_open(
             view = records.open_record(
                 session, actor, request, now, policy=runtime.settings.opening_policy, secrets=secrets
             )
+            from opendmp.feed import service as reimbursements
+
+            reimbursements.attach_at_opening(session, runtime.vault.keys, view.record.id, view.patient.ins_value, now)
             if letter is not None and view.credentials is not None:
                 # Written before the commit: a letter that cannot be written undoes the opening.
                 name = f"{view.patient.given_names} {view.patient.birth_family}"

@@ -230,6 +230,19 @@ def backfill_stats(context: JobContext, now: datetime) -> JobResult:
     return JobResult("stats-backfill", opened + added, 0)
 
 
+def purge_parked_reimbursements(context: JobContext, now: datetime) -> JobResult:
+    """Parked claim lines (a NIR with no record) are kept 90 days at most."""
+    from opendmp.feed import service as reimbursements
+
+    done = 0
+    while True:
+        with unit_of_work(context.sessions) as session:
+            purged = reimbursements.purge_expired(session, now)
+        done += purged
+        if purged == 0:
+            return JobResult("reimbursement-parking-purge", done, 0)
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -249,6 +262,11 @@ JOBS: dict[str, Job] = {
             _record_job("majority", _adults_with_representatives, records.end_minority),
         ),
         Job("blob-sweeper", "remove blobs left by transactions that never committed", sweep_blobs),
+        Job(
+            "reimbursement-parking-purge",
+            "delete parked reimbursement lines (no record for their NIR) older than 90 days",
+            purge_parked_reimbursements,
+        ),
         Job(
             "journal-retention",
             "replace journal payloads older than the retention period by their hashes (chains stay verifiable)",

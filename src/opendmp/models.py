@@ -9,6 +9,7 @@ from opendmp.consent import models as consent_models
 from opendmp.content import models as content_models
 from opendmp.document import models as document_models
 from opendmp.establishment import models as establishment_models
+from opendmp.feed import models as feed_models
 from opendmp.identity import models as identity_models
 from opendmp.journal import models as journal_models
 from opendmp.kit.base import Base
@@ -27,6 +28,7 @@ __all__ = [
     "content_models",
     "document_models",
     "establishment_models",
+    "feed_models",
     "identity_models",
     "journal_models",
     "metadata",

@@ -454,6 +454,35 @@ def read_content(
     return found.document, vault.open(found.document)
 
 
+GENERATED_PREFIX = "generated:"  # blob_key of a document whose content is made on read
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """A document's content as served: its MIME type, its size when known, its bytes."""
+
+    document: Document
+    mime_type: str
+    size: int | None
+    chunks: Iterator[bytes]
+
+
+def read_content_as(
+    session: Session, actor: Actor, document_id: uuid.UUID, now: datetime, vault: Vault, *, mime_type: str | None
+) -> Content:
+    """Like read_content, through the same policy and journal. A generated document (the
+    reimbursement history, decision 0019) is made from its stored data in the asked format when
+    it offers it; a stored document is served as it was filed, whatever was asked."""
+    found = get_document(session, actor, document_id, now, action="document:read-content")
+    document = found.document
+    if document.blob_key.startswith(GENERATED_PREFIX):
+        from opendmp.feed import history
+
+        rendered = history.render(session, vault.keys, document, mime_type or document.mime_type, now)
+        return Content(document, rendered.mime_type, len(rendered.content), iter([rendered.content]))
+    return Content(document, document.mime_type, document.size, vault.open(document))
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentQuery:
     type_codes: tuple[str, ...] = ()

@@ -281,12 +281,11 @@ def to_fhir(document: Document, authors: list[DocumentAuthor], base_url: str) ->
         if flag:
             security.append({"system": VISIBILITY_SYSTEM, "code": code})
             labels.append({"coding": [{"system": VISIBILITY_SYSTEM, "code": code}]})
-    attachment: dict[str, Any] = {
-        "contentType": document.mime_type,
-        "url": f"{base_url}/fhir/Binary/{document.id}",
-        "size": document.size,
-        "hash": base64.b64encode(bytes.fromhex(document.sha1)).decode(),
-    }
+    generated = document.blob_key.startswith("generated:")
+    attachment: dict[str, Any] = {"contentType": document.mime_type, "url": f"{base_url}/fhir/Binary/{document.id}"}
+    if not generated:  # generated content (the reimbursement history) has no fixed size or hash
+        attachment["size"] = document.size
+        attachment["hash"] = base64.b64encode(bytes.fromhex(document.sha1)).decode()
     if document.title:
         attachment["title"] = document.title
     if document.language:
@@ -324,6 +323,9 @@ def to_fhir(document: Document, authors: list[DocumentAuthor], base_url: str) ->
         "securityLabel": labels,
         "content": [content],
     }
+    if generated:  # the same content, printable (decision 0019)
+        pdf = {"contentType": "application/pdf", "url": f"{base_url}/fhir/Binary/{document.id}?_format=application/pdf"}
+        resource["content"].append({"attachment": {**attachment, **pdf}})
     if document.title:
         resource["description"] = document.title
     author_refs = [_author_reference(a) for a in authors]

@@ -120,22 +120,29 @@ def read_binary(request: Request[Any, Any, Any], document_id: FromPath[str]) -> 
     runtime = runtime_of(request)
     actor = authenticate(request)
     doc_id = _document_id(document_id)
-    with unit_of_work(runtime.sessions) as session:
-        document, chunks = documents.read_content(session, actor, doc_id, runtime.clock.now(), runtime.vault)
-        first = next(chunks, b"")  # the first segment is verified before the answer starts
     accept = request.headers.get("accept", "")
+    # A generated document (the reimbursement history) is offered as JSON and as PDF: `_format`
+    # (FHIR's override of Accept) or Accept chooses; stored documents keep their own type.
+    asked = request.query_params.get("_format") or ("application/pdf" if "application/pdf" in accept else None)
+    with unit_of_work(runtime.sessions) as session:
+        content = documents.read_content_as(
+            session, actor, doc_id, runtime.clock.now(), runtime.vault, mime_type=asked
+        )
+        document, chunks = content.document, content.chunks
+        first = next(chunks, b"")  # the first segment is verified before the answer starts
     if "fhir+json" in accept or "application/json" in accept.split(",")[0]:
-        head = json.dumps({"resourceType": "Binary", "id": str(document.id), "contentType": document.mime_type})
+        head = json.dumps({"resourceType": "Binary", "id": str(document.id), "contentType": content.mime_type})
         return Stream(
             _binary_json(head[:-1].encode() + b',"data":"', first, chunks),
             media_type="application/fhir+json",
             headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
         )
     headers = dict(CONTENT_HEADERS)
-    if document.mime_type in DOWNLOAD_ONLY:
+    if content.mime_type in DOWNLOAD_ONLY:
         headers["Content-Disposition"] = f'attachment; filename="{document.id}"'
-    headers["Content-Length"] = str(document.size)
-    return Stream(_grouped(first, chunks), media_type=document.mime_type, headers=headers)
+    if content.size is not None:
+        headers["Content-Length"] = str(content.size)
+    return Stream(_grouped(first, chunks), media_type=content.mime_type, headers=headers)
 
 
 # Segments are 64 KiB; handing the server 1 MiB at a time saves a thread hop per segment while

@@ -14,6 +14,7 @@ from opendmp.auth import letters
 from opendmp.auth.bearer import authenticate_bearer
 from opendmp.auth.hashing import AuthSecrets
 from opendmp.auth.tokens import Unauthenticated
+from opendmp.feed import service as reimbursements
 from opendmp.fhir import patient as fhir_patient
 from opendmp.fhir.json import FHIR_JSON, MAX_BODY, decode_resource, encode
 from opendmp.fhir.openapi import (
@@ -244,6 +245,10 @@ def open_patient_record(request: Request[Any, Any, Any], body: RawBody) -> Respo
         view = records.open_record(
             session, actor, opening, runtime.clock.now(), policy=runtime.settings.opening_policy, secrets=secrets
         )
+        # The parked reimbursement history joins the new record in the opening's transaction.
+        reimbursements.attach_at_opening(
+            session, runtime.vault.keys, view.record.id, view.patient.ins_value, runtime.clock.now()
+        )
         return patient_response(request, view, 201)
 
 
@@ -389,6 +394,7 @@ def patient_operation(
                 view = records.reopen_record(session, actor, record_id, now, if_match=expected_version)
             case "$object":
                 view = records.object_to_record(session, actor, record_id, now)
+                reimbursements.purge_at_objection(session, runtime.vault.keys, record_id, now)
             case "$request-deletion":
                 view = records.request_deletion(session, actor, record_id, now)
             case _:

@@ -244,3 +244,41 @@ def entries_of(session: Session, record_id: uuid.UUID | None) -> list[JournalEnt
     return list(
         session.execute(select(JournalEntry).where(JournalEntry.chain == chain).order_by(JournalEntry.seq)).scalars()
     )
+
+
+def append_many(
+    session: Session, actor: Actor, events: list[tuple[uuid.UUID, Event]], *, at: datetime
+) -> list[dict[str, Any]]:
+    """Append one entry to each of many records' chains (a feed's batch: one entry per record),
+    the same chaining as `append` in one round trip per step: lock the heads, insert the entries,
+    insert or move the heads. At most one event per record."""
+    if not events:
+        return []
+    chains = [chain_of(record_id) for record_id, _ in events]
+    if len(set(chains)) != len(chains):
+        raise ValueError("append_many takes at most one event per record")
+    connection = session.connection()
+    heads: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(chains), 5000):  # bounded IN lists on both databases
+        part = chains[start : start + 5000]
+        rows = connection.execute(
+            select(JournalHead.chain, JournalHead.seq, JournalHead.hash)
+            .where(JournalHead.chain.in_(part))
+            .with_for_update()
+        )
+        heads.update({chain: (seq, prev) for chain, seq, prev in rows})
+    entries, new_heads, moved = [], [], []
+    for chain, (_, event) in zip(chains, events, strict=True):
+        seq, prev = heads.get(chain, (0, GENESIS_HASH))
+        fields = build_entry(chain, seq + 1, prev, at, actor, event)
+        entries.append(fields)
+        if chain in heads:
+            moved.append({"head_chain": chain, "new_seq": seq + 1, "new_hash": fields["hash"]})
+        else:
+            new_heads.append({"chain": chain, "seq": seq + 1, "hash": fields["hash"], "checkpointed_seq": 0})
+    connection.execute(_INSERT_ENTRY, entries)
+    if new_heads:
+        connection.execute(_INSERT_HEAD, new_heads)
+    if moved:
+        connection.execute(_MOVE_HEAD, moved)
+    return entries

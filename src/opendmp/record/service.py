@@ -23,6 +23,7 @@ from opendmp.consent.models import Authorisation, AuthorisationKind
 from opendmp.consent.windows import window_days_for, window_end
 from opendmp.document.models import Document, DocumentAuthor, DocumentExam, DocumentLookup, SubmissionSet
 from opendmp.document.vault import Vault
+from opendmp.feed.models import ReimbursementBatch
 from opendmp.identity import geography
 from opendmp.identity.actor import NURSES, PHARMACIST, Actor, ActorKind
 from opendmp.identity.ins import Gender, Ins, InsSystem, StrictTraits, check_traits_against_nir, normalise_name
@@ -721,6 +722,7 @@ def purge_record(session: Session, actor: Actor, record_id: uuid.UUID, now: date
         DocumentExam,
         Document,
         SubmissionSet,
+        ReimbursementBatch,  # sealed claim lines (their key is shredded too)
     )
     for model in purged:
         session.execute(delete(model).where(model.record_id == record_id))

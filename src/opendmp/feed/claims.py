@@ -1,0 +1,323 @@
+"""Claim lines as the insurer sends them, read as a stream (NDJSON or CSV) and checked line by line.
+
+One line is one reimbursed act or product. Fields (NDJSON keys, CSV header names):
+
+    claim_id          the insurer's id of the line (unique: re-feeding it adds nothing)
+    nir               the patient's NIR, 15 characters with its key
+    care_date         YYYY-MM-DD, the date of care or dispensing (never in the future)
+    system            CCAM | NGAP | NABM | CIP | UCD | LPP | GHS
+    code              the act or product code, in that system's shape
+    label             what it is, as the insurer names it
+    quantity          units (boxes, acts), 1 when absent
+    prescriber_rpps   the prescriber's RPPS (11 digits), if any
+    executant_rpps    the professional who did it (11 digits) …
+    executant_finess  … or the establishment (9 characters): at least one of the two
+    executant_name    how to show the executant
+    paid              amount paid, euros with at most 2 decimals
+    reimbursed        amount reimbursed by the insurer, at most `paid`
+
+A line that fails is returned as a `Rejected` (line number, reason) and the stream goes on: a bad
+line never stops a file nor loses the good lines around it. Memory stays constant: one line at a
+time is decoded, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import IO, Any
+
+import msgspec
+
+from opendmp.identity.ins import nir_key
+
+# The coding systems a claim line may use, with the shape of their codes. Sources: CCAM (ATIH,
+# 4 letters + 3 digits), NGAP letter keys (G, C, CS, V, AMI, TC, …), NABM (4-digit codes), CIP13
+# and UCD13 (EAN-13 with its check digit, 34009 / 34008 prefixes), LPP (7 digits), GHS (hospital
+# stays, 4 digits; a stay is billed as a GHS by the establishment).
+CODE_SHAPES: dict[str, re.Pattern[str]] = {
+    "CCAM": re.compile(r"[A-Z]{4}[0-9]{3}"),
+    "NGAP": re.compile(r"[A-Z]{1,4}"),
+    "NABM": re.compile(r"[0-9]{4}"),
+    "CIP": re.compile(r"34009[0-9]{8}"),
+    "UCD": re.compile(r"34008[0-9]{8}"),
+    "LPP": re.compile(r"[0-9]{7}"),
+    "GHS": re.compile(r"[0-9]{4}"),
+}
+SYSTEMS = frozenset(CODE_SHAPES)
+MEDICINE_SYSTEMS = frozenset({"CIP", "UCD", "LPP"})  # grouped by product in the history
+FIELDS = (
+    "claim_id",
+    "nir",
+    "care_date",
+    "system",
+    "code",
+    "label",
+    "quantity",
+    "prescriber_rpps",
+    "executant_rpps",
+    "executant_finess",
+    "executant_name",
+    "paid",
+    "reimbursed",
+)
+_CLAIM_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_NIR = re.compile(r"[1-478][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{8}")
+_RPPS = re.compile(r"[0-9]{11}")
+_FINESS = re.compile(r"(?:[0-9]{2}|2A|2B)[0-9]{7}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_AMOUNT = re.compile(r"([0-9]{1,7})(?:\.([0-9]{1,2}))?")
+MAX_LABEL = 200
+MAX_LINE_BYTES = 4096  # a claim line is a few hundred bytes: longer is not a claim line
+EARLIEST_CARE = date(2000, 1, 1)
+
+
+class Claim(msgspec.Struct, array_like=True, frozen=True):
+    """A checked claim line. Array-like: this is also its stored form (msgpack inside the
+    record's encrypted blob), compact and decoded at C speed. The NIR is not kept: the record
+    (or the parked row's digest) says whose it is."""
+
+    claim_id: str
+    care_date: str  # ISO date, checked
+    system: str
+    code: str
+    label: str
+    quantity: int
+    prescriber_rpps: str | None
+    executant_rpps: str | None
+    executant_finess: str | None
+    executant_name: str | None
+    paid_cents: int
+    reimbursed_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A good line: where it was, whose it is, what it says."""
+
+    number: int
+    nir: str
+    claim: Claim
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    number: int
+    reason: str
+    claim_id: str | None = None
+
+
+class BadLine(ValueError):
+    pass
+
+
+def ean13_ok(code: str) -> bool:
+    """The EAN-13 check digit (CIP13 and UCD13 are EAN-13 codes)."""
+    digits = [int(c) for c in code]
+    total = sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits[:12]))
+    return (10 - total % 10) % 10 == digits[12]
+
+
+def nir_ok(nir: str) -> bool:
+    return bool(_NIR.fullmatch(nir)) and int(nir[13:]) == nir_key(nir[:13])
+
+
+def _text(value: Any, name: str, *, required: bool = True) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise BadLine(f"{name} is missing")
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise BadLine(f"{name} is not text")
+    return value.strip()
+
+
+def _cents(value: Any, name: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, float):
+        text = f"{value:.2f}" if round(value, 2) == value else repr(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", ".")
+    else:
+        raise BadLine(f"{name} is missing" if value is None else f"{name} is not an amount")
+    match = _AMOUNT.fullmatch(text)
+    if match is None:
+        raise BadLine(f"{name} is not an amount in euros with at most 2 decimals: {text[:20]!r}")
+    return int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))
+
+
+def check(fields: dict[str, Any], today: date) -> tuple[str, Claim]:
+    """The NIR and the checked claim of one decoded line, or BadLine naming the field."""
+    claim_id = _text(fields.get("claim_id"), "claim_id")
+    assert claim_id is not None
+    if not _CLAIM_ID.fullmatch(claim_id):
+        raise BadLine("claim_id: 1 to 64 letters, digits or . _ : -")
+    nir = (_text(fields.get("nir"), "nir") or "").replace(" ", "").upper()
+    if not _NIR.fullmatch(nir):
+        raise BadLine("nir: 15 characters (13 + a 2-digit key), digits or 2A/2B")
+    if int(nir[13:]) != nir_key(nir[:13]):
+        raise BadLine("nir: the key does not match (97 − NIR mod 97)")
+    care_text = _text(fields.get("care_date"), "care_date") or ""
+    if not _DATE.fullmatch(care_text):
+        raise BadLine("care_date: YYYY-MM-DD")
+    try:
+        care = date.fromisoformat(care_text)
+    except ValueError:
+        raise BadLine(f"care_date: no such day {care_text}") from None
+    if care > today:
+        raise BadLine(f"care_date: {care_text} is in the future")
+    if care < EARLIEST_CARE:
+        raise BadLine(f"care_date: {care_text} is before {EARLIEST_CARE.isoformat()}")
+    system = (_text(fields.get("system"), "system") or "").upper()
+    shape = CODE_SHAPES.get(system)
+    if shape is None:
+        raise BadLine(f"system: unknown code system {system[:20]!r} (one of {', '.join(sorted(SYSTEMS))})")
+    code = (_text(fields.get("code"), "code") or "").upper()
+    if not shape.fullmatch(code):
+        raise BadLine(f"code: {code[:20]!r} is not a {system} code")
+    if system in ("CIP", "UCD") and not ean13_ok(code):
+        raise BadLine(f"code: {code} fails the {system}13 check digit")
+    label = _text(fields.get("label"), "label") or ""
+    if len(label) > MAX_LABEL:
+        raise BadLine(f"label: at most {MAX_LABEL} characters")
+    quantity_value = fields.get("quantity")
+    if quantity_value is None or quantity_value == "":
+        quantity = 1
+    elif isinstance(quantity_value, int) and not isinstance(quantity_value, bool):
+        quantity = quantity_value
+    elif isinstance(quantity_value, str) and quantity_value.strip().isdigit():
+        quantity = int(quantity_value)
+    else:
+        raise BadLine("quantity: a whole number")
+    if not 1 <= quantity <= 999:
+        raise BadLine("quantity: between 1 and 999")
+    prescriber = _text(fields.get("prescriber_rpps"), "prescriber_rpps", required=False)
+    if prescriber is not None and not _RPPS.fullmatch(prescriber):
+        raise BadLine("prescriber_rpps: 11 digits")
+    executant = _text(fields.get("executant_rpps"), "executant_rpps", required=False)
+    if executant is not None and not _RPPS.fullmatch(executant):
+        raise BadLine("executant_rpps: 11 digits")
+    finess = _text(fields.get("executant_finess"), "executant_finess", required=False)
+    if finess is not None:
+        finess = finess.upper()
+        if not _FINESS.fullmatch(finess):
+            raise BadLine("executant_finess: 9 characters (department + 7 digits)")
+    if executant is None and finess is None:
+        raise BadLine("executant_rpps or executant_finess: who did it is missing")
+    name = _text(fields.get("executant_name"), "executant_name", required=False)
+    if name is not None and len(name) > MAX_LABEL:
+        raise BadLine(f"executant_name: at most {MAX_LABEL} characters")
+    paid = _cents(fields.get("paid"), "paid")
+    reimbursed = _cents(fields.get("reimbursed"), "reimbursed")
+    if reimbursed > paid:
+        raise BadLine("reimbursed: more than paid")
+    return nir, Claim(
+        claim_id, care_text, system, code, label, quantity, prescriber, executant, finess, name, paid, reimbursed
+    )
+
+
+_decode_object = msgspec.json.Decoder(dict[str, Any])
+
+
+def read_ndjson(stream: IO[bytes], today: date) -> Iterator[Line | Rejected]:
+    """One JSON object per line; blank lines are skipped (they still count in line numbers)."""
+    for number, raw in enumerate(stream, start=1):
+        if len(raw) > MAX_LINE_BYTES:
+            yield Rejected(number, f"the line is longer than {MAX_LINE_BYTES} bytes")
+            continue
+        if not raw.strip():
+            continue
+        try:
+            fields = _decode_object.decode(raw)
+        except msgspec.DecodeError as error:
+            yield Rejected(number, f"not a JSON object: {error}")
+            continue
+        yield _checked(number, fields, today)
+
+
+def _checked(number: int, fields: dict[str, Any], today: date) -> Line | Rejected:
+    try:
+        nir, claim = check(fields, today)
+    except BadLine as error:
+        claim_id = fields.get("claim_id")
+        return Rejected(number, str(error), claim_id if isinstance(claim_id, str) else None)
+    return Line(number, nir, claim)
+
+
+def read_csv(stream: IO[bytes], today: date) -> Iterator[Line | Rejected]:
+    """A header line naming the fields (comma or semicolon separated, UTF-8), then one claim a
+    line. Line numbers are the file's (the header is line 1)."""
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
+    try:
+        first = text.readline()
+    except UnicodeDecodeError:
+        yield Rejected(1, "the header is not UTF-8")
+        return
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    header = [h.strip().lower() for h in next(csv.reader([first], delimiter=delimiter), [])]
+    missing = [f for f in ("claim_id", "nir", "care_date", "system", "code", "paid", "reimbursed") if f not in header]
+    if missing:
+        yield Rejected(1, f"the CSV header lacks {', '.join(missing)}")
+        return
+    number = 1
+    while True:
+        try:
+            raw = text.readline()
+        except UnicodeDecodeError:
+            # The rest of the file cannot be split into lines reliably: one reject says so.
+            yield Rejected(number + 1, "the file is not UTF-8 from here on")
+            return
+        if not raw:
+            return
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            yield Rejected(number, f"the line is longer than {MAX_LINE_BYTES} bytes")
+            continue
+        if not raw.strip():
+            continue
+        row = next(csv.reader([raw], delimiter=delimiter), [])
+        if len(row) != len(header):
+            yield Rejected(number, f"{len(row)} fields where the header names {len(header)}")
+            continue
+        yield _checked(number, dict(zip(header, row, strict=True)), today)
+
+
+def read_claims(stream: IO[bytes], today: date, *, kind: str) -> Iterator[Line | Rejected]:
+    """`kind` is "ndjson" or "csv" (from the file's name or the caller)."""
+    if kind == "csv":
+        return read_csv(stream, today)
+    return read_ndjson(stream, today)
+
+
+def kind_of(name: str) -> str:
+    return "csv" if name.lower().endswith((".csv", ".csv.gz")) else "ndjson"
+
+
+def as_record(nir: str, claim: Claim) -> dict[str, Any]:
+    """A claim as an NDJSON object (the generator writes these)."""
+    return {
+        "claim_id": claim.claim_id,
+        "nir": nir,
+        "care_date": claim.care_date,
+        "system": claim.system,
+        "code": claim.code,
+        "label": claim.label,
+        "quantity": claim.quantity,
+        "prescriber_rpps": claim.prescriber_rpps,
+        "executant_rpps": claim.executant_rpps,
+        "executant_finess": claim.executant_finess,
+        "executant_name": claim.executant_name,
+        "paid": f"{claim.paid_cents // 100}.{claim.paid_cents % 100:02d}",
+        "reimbursed": f"{claim.reimbursed_cents // 100}.{claim.reimbursed_cents % 100:02d}",
+    }
+
+
+def lines_of(items: Iterable[Line | Rejected]) -> Iterator[Line]:
+    return (i for i in items if isinstance(i, Line))

@@ -1,0 +1,156 @@
+"""All SQL of the reimbursement feed. Lookups over a whole chunk take one parameter (a PostgreSQL
+array, an SQLite JSON array) instead of thousands of bind markers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from opendmp.document.models import Document, DocumentStatus
+from opendmp.feed.models import ReimbursementBatch, ReimbursementClaim, ReimbursementParked
+from opendmp.identity.ins import InsSystem
+from opendmp.identity.models import InsLookup
+from opendmp.record.models import Record
+
+REIMBURSEMENT_TYPE = "REMB"
+# The insurer's claims carry the NIR; test and demo NIRs stand for it outside production.
+NIR_SYSTEMS = (InsSystem.NIR.value, InsSystem.TEST_NIR.value, InsSystem.DEMO_NIR.value)
+
+
+def _among(session: Session, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        return column == func.any(bindparam("values", list(values), type_=ARRAY(String)))  # type: ignore[no-any-return]
+    listed = select(func.json_each(bindparam("values", json.dumps(list(values)))).table_valued("value").c.value)
+    return column.in_(listed)  # type: ignore[no-any-return]
+
+
+def existing_claims(session: Session, claim_ids: Sequence[str]) -> dict[str, uuid.UUID]:
+    """Claim id → the run that first brought it, for the ids already known."""
+    if not claim_ids:
+        return {}
+    rows = session.execute(
+        select(ReimbursementClaim.claim_id, ReimbursementClaim.run_id).where(
+            _among(session, ReimbursementClaim.claim_id, claim_ids)
+        )
+    )
+    return {claim_id: run_id for claim_id, run_id in rows}
+
+
+def records_by_nir(session: Session, nirs: Sequence[str]) -> dict[str, tuple[uuid.UUID, str, str]]:
+    """NIR → (record id, status, INS system) for the NIRs that have a record (merged records:
+    the survivor)."""
+    if not nirs:
+        return {}
+    rows = session.execute(
+        select(InsLookup.ins_value, InsLookup.ins_system, Record.id, Record.status, Record.merged_into)
+        .join(Record, Record.id == InsLookup.record_id)
+        .where(InsLookup.ins_system.in_(NIR_SYSTEMS), _among(session, InsLookup.ins_value, nirs))
+    )
+    found: dict[str, tuple[uuid.UUID, str, str]] = {}
+    for nir, system, record_id, status, merged_into in rows:
+        if merged_into is not None:
+            survivor = session.get(Record, merged_into)
+            if survivor is not None:
+                record_id, status = survivor.id, survivor.status
+        found[nir] = (record_id, status, system)
+    return found
+
+
+def history_documents(session: Session, record_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Document]:
+    """The current REMB document of each record that has one."""
+    ids = list(record_ids)
+    found: dict[uuid.UUID, Document] = {}
+    for start in range(0, len(ids), 5000):
+        rows = session.execute(
+            select(Document).where(
+                Document.record_id.in_(ids[start : start + 5000]),
+                Document.type_code == REIMBURSEMENT_TYPE,
+                Document.status == DocumentStatus.CURRENT.value,
+            )
+        ).scalars()
+        found.update({d.record_id: d for d in rows})
+    return found
+
+
+def add_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(model), rows)
+
+
+def touch_documents(session: Session, changes: list[dict[str, Any]]) -> None:
+    """New claims arrived: each REMB document's period widens and its version moves (ETag)."""
+    if not changes:
+        return
+    table = Document.__table__
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("doc_id"))
+        .values(
+            meta_version=table.c.meta_version + 1,
+            updated_at=bindparam("now"),
+            service_start=func.coalesce(func.min(table.c.service_start, bindparam("start")), bindparam("start"))
+            if session.get_bind().dialect.name == "sqlite"
+            else func.least(table.c.service_start, bindparam("start")),
+            service_stop=func.coalesce(func.max(table.c.service_stop, bindparam("stop")), bindparam("stop"))
+            if session.get_bind().dialect.name == "sqlite"
+            else func.greatest(table.c.service_stop, bindparam("stop")),
+        ),
+        changes,
+    )
+
+
+def batches_of(session: Session, record_id: uuid.UUID) -> list[ReimbursementBatch]:
+    return list(
+        session.execute(
+            select(ReimbursementBatch)
+            .where(ReimbursementBatch.record_id == record_id)
+            .order_by(ReimbursementBatch.received_at, ReimbursementBatch.id)
+        ).scalars()
+    )
+
+
+def parked_for(session: Session, digest: str) -> list[ReimbursementParked]:
+    return list(
+        session.execute(
+            select(ReimbursementParked)
+            .where(ReimbursementParked.nir_digest == digest)
+            .order_by(ReimbursementParked.received_at, ReimbursementParked.id)
+            .with_for_update()
+        ).scalars()
+    )
+
+
+def claims_to_record(session: Session, parked_ids: list[uuid.UUID], record_id: uuid.UUID) -> None:
+    session.execute(
+        update(ReimbursementClaim)
+        .where(ReimbursementClaim.parked_id.in_(parked_ids))
+        .values(record_id=record_id, parked_id=None)
+    )
+
+
+def drop_parked(session: Session, parked_ids: list[uuid.UUID], *, keep_claims: bool = False) -> None:
+    if not parked_ids:
+        return
+    if not keep_claims:
+        session.execute(delete(ReimbursementClaim).where(ReimbursementClaim.parked_id.in_(parked_ids)))
+    session.execute(delete(ReimbursementParked).where(ReimbursementParked.id.in_(parked_ids)))
+
+
+def expired_parked(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
+    return list(
+        session.execute(
+            select(ReimbursementParked.id).where(ReimbursementParked.expires_at <= now).limit(limit)
+        ).scalars()
+    )
+
+
+def drop_claims_of(session: Session, claim_ids: list[str]) -> None:
+    for start in range(0, len(claim_ids), 5000):
+        session.execute(delete(ReimbursementClaim).where(ReimbursementClaim.claim_id.in_(claim_ids[start : start + 5000])))
