@@ -101,7 +101,7 @@ def test_a_claim_id_repeated_in_one_batch_is_rejected_with_its_line(runtime: Run
     assert report.rejected == 2  # type: ignore[attr-defined]
     text = rejects.getvalue()
     assert "f.ndjson,3,A,claim_id A repeated in this batch" in text
-    assert ",4,C,\"system: unknown code system" in text
+    assert ',4,C,"system: unknown code system' in text
     assert _count(runtime, ReimbursementClaim) == 2
 
 
@@ -122,9 +122,7 @@ def test_one_journal_entry_per_record_per_batch_which_the_holder_sees(runtime: R
     assert _history_document(runtime, first).meta_version == 2
 
 
-def test_claims_without_a_record_are_parked_encrypted_and_attached_at_opening(
-    runtime: Runtime, tmp_path: Path
-) -> None:
+def test_claims_without_a_record_are_parked_encrypted_and_attached_at_opening(runtime: Runtime, tmp_path: Path) -> None:
     ins, traits = person(order=7)
     now = runtime.clock.now()
     old = (now - timedelta(days=800)).date().isoformat()
@@ -151,7 +149,12 @@ def test_parked_claims_are_purged_on_objection_and_after_ninety_days(runtime: Ru
     other, _ = person(order=9)
     _feed(runtime, _write(tmp_path / "f.ndjson", [_claim(ins.value, "O1"), _claim(other.value, "O2")]))
     with unit_of_work(runtime.sessions) as session:
-        assert feed.purge_parked(session, feed.FeedKeys(runtime.vault.keys), ins.value, runtime.clock.now(), reason="objection") == 1
+        assert (
+            feed.purge_parked(
+                session, feed.FeedKeys(runtime.vault.keys), ins.value, runtime.clock.now(), reason="objection"
+            )
+            == 1
+        )
     assert _count(runtime, ReimbursementParked) == 1
     later = runtime.clock.now() + timedelta(days=feed.PARKING_DAYS)
     [result] = run_jobs(runtime.job_context(), later, ["reimbursement-parking-purge"])
@@ -181,7 +184,9 @@ def test_history_is_read_through_the_policy_holder_and_authorised_pharmacist_yes
             body = json.loads(b"".join(content.chunks))
         assert body["lines"] == 60 and body["visits"] and body["medicines"]
     with unit_of_work(runtime.sessions) as session:
-        pdf = documents.read_content_as(session, Actor.patient(ins), doc.id, now, runtime.vault, mime_type="application/pdf")
+        pdf = documents.read_content_as(
+            session, Actor.patient(ins), doc.id, now, runtime.vault, mime_type="application/pdf"
+        )
         assert b"".join(pdf.chunks).startswith(b"%PDF")
     for outsider, kind in ((INSURER, "not-found"), (stranger, "not-found"), (Actor.operator("op"), "not-found")):
         with pytest.raises(DomainError) as refused, unit_of_work(runtime.sessions) as session:
@@ -218,7 +223,9 @@ def test_only_the_insurer_feeds_reimbursements(runtime: Runtime, tmp_path: Path)
     record_id, nir = _opened(runtime)
     doctor = add_professional(runtime, "10000000041", "10")
     authorise(runtime, record_id, doctor)
-    lines = [item for item in read_ndjson(io.BytesIO(json.dumps(_claim(nir, "Z")).encode()), runtime.clock.now().date())]
+    lines = [
+        item for item in read_ndjson(io.BytesIO(json.dumps(_claim(nir, "Z")).encode()), runtime.clock.now().date())
+    ]
     with pytest.raises(DomainError), unit_of_work(runtime.sessions) as session:
         feed.store_chunk(session, doctor, feed.FeedKeys(runtime.vault.keys), uuid.uuid4(), lines, runtime.clock.now())  # type: ignore[arg-type]
     assert _count(runtime, ReimbursementClaim) == 0

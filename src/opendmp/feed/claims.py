@@ -184,7 +184,7 @@ def check(fields: dict[str, Any], today: date) -> tuple[str, Claim]:
         raise BadLine(f"code: {code[:20]!r} is not a {system} code")
     if system in ("CIP", "UCD") and not ean13_ok(code):
         raise BadLine(f"code: {code} fails the {system}13 check digit")
-    label = _text(fields.get("label"), "label") or ""
+    label = _text(fields.get("label"), "label", required=False) or ""
     if len(label) > MAX_LABEL:
         raise BadLine(f"label: at most {MAX_LABEL} characters")
     quantity_value = fields.get("quantity")
@@ -255,6 +255,13 @@ def read_csv(stream: IO[bytes], today: date) -> Iterator[Line | Rejected]:
     """A header line naming the fields (comma or semicolon separated, UTF-8), then one claim a
     line. Line numbers are the file's (the header is line 1)."""
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
+    try:
+        yield from _csv_lines(text, today)
+    finally:
+        text.detach()  # the caller's stream stays open (a dropped wrapper would close it)
+
+
+def _csv_lines(text: io.TextIOWrapper, today: date) -> Iterator[Line | Rejected]:
     try:
         first = text.readline()
     except UnicodeDecodeError:

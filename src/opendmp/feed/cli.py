@@ -31,10 +31,9 @@ def feed_reimbursements(
     try:
         with runtime_scope() as runtime, domain_errors(), progress() as bar:
             task = bar.add_task("claim lines", total=total or None)
-            done = [0]
 
             def advance(position: int) -> None:
-                bar.update(task, completed=min(total, done[0] + position))
+                bar.update(task, completed=min(total, position))
 
             report = feed_files(
                 runtime.sessions,

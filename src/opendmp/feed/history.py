@@ -77,7 +77,9 @@ def history(claims: Iterable[Claim], record_id: uuid.UUID, generated_at: datetim
         for (day, _, _), acts in sorted(visits.items(), key=lambda item: item[0], reverse=True)
     ]
     product_list = []
-    for (system, code), items in sorted(products.items(), key=lambda item: max(c.care_date for c in item[1]), reverse=True):
+    for (system, code), items in sorted(
+        products.items(), key=lambda item: max(c.care_date for c in item[1]), reverse=True
+    ):
         dates = sorted(c.care_date for c in items)
         product_list.append(
             {

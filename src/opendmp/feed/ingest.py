@@ -6,6 +6,7 @@ already stored are skipped, never doubled)."""
 from __future__ import annotations
 
 import csv
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ def feed_files(
     actor = actor or Actor.insurer_feed()
     report = FeedReport(new_id())
     feed_keys = service.FeedKeys(keys)
+    before = 0  # bytes of the files already fed: progress counts over all of them
     for path in paths:
         try:
             stream = path.open("rb")
@@ -74,34 +76,54 @@ def feed_files(
             report.unreadable.append(f"{path}: {error.strerror or error}")
             continue
         with stream:
-            today = clock.now().date()
-            chunk: list[parsing.Line] = []
-
-            def flush(chunk: list[parsing.Line], name: str = str(path)) -> None:
-                if not chunk:
-                    return
-                with unit_of_work(sessions) as session:
-                    outcome = service.store_chunk(session, actor, feed_keys, report.run_id, chunk, clock.now())
-                report.outcome.add(outcome)
-                report.rejected += len(outcome.rejected)
-                rejects.write(name, outcome.rejected)
-                outcome.rejected.clear()
-                report.outcome.rejected.clear()
-                if on_progress is not None:
-                    on_progress(stream.tell())
-
-            try:
-                for item in parsing.read_claims(stream, today, kind=parsing.kind_of(path.name)):
-                    report.lines += 1
-                    if isinstance(item, parsing.Rejected):
-                        report.rejected += 1
-                        rejects.write(str(path), [item])
-                        continue
-                    chunk.append(item)
-                    if len(chunk) >= chunk_lines:
-                        flush(chunk)
-                        chunk = []
-            except OSError as error:
-                report.unreadable.append(f"{path}: {error.strerror or error}")
-            flush(chunk)
+            progress = None if on_progress is None else functools.partial(_offset, on_progress, before)
+            _feed_stream(sessions, feed_keys, clock, actor, str(path), stream, rejects, report, chunk_lines, progress)
+            before += stream.tell()
     return report
+
+
+def _feed_stream(
+    sessions: sessionmaker[Session],
+    feed_keys: service.FeedKeys,
+    clock: Clock,
+    actor: Actor,
+    name: str,
+    stream: IO[bytes],
+    rejects: RejectsWriter,
+    report: FeedReport,
+    chunk_lines: int,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    today = clock.now().date()
+    chunk: list[parsing.Line] = []
+
+    def flush() -> None:
+        if not chunk:
+            return
+        with unit_of_work(sessions) as session:
+            outcome = service.store_chunk(session, actor, feed_keys, report.run_id, chunk, clock.now())
+        report.rejected += len(outcome.rejected)
+        rejects.write(name, outcome.rejected)
+        outcome.rejected.clear()  # written out: the report keeps counts only
+        report.outcome.add(outcome)
+        chunk.clear()
+        if on_progress is not None:
+            on_progress(stream.tell())
+
+    try:
+        for item in parsing.read_claims(stream, today, kind=parsing.kind_of(name)):
+            report.lines += 1
+            if isinstance(item, parsing.Rejected):
+                report.rejected += 1
+                rejects.write(name, [item])
+                continue
+            chunk.append(item)
+            if len(chunk) >= chunk_lines:
+                flush()
+    except OSError as error:
+        report.unreadable.append(f"{name}: {error.strerror or error}")
+    flush()
+
+
+def _offset(on_progress: Callable[[int], None], before: int, position: int) -> None:
+    on_progress(before + position)

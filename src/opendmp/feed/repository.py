@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, String, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -88,7 +88,7 @@ def touch_documents(session: Session, changes: list[dict[str, Any]]) -> None:
     """New claims arrived: each REMB document's period widens and its version moves (ETag)."""
     if not changes:
         return
-    table = Document.__table__
+    table: Table = Document.__table__  # type: ignore[assignment]
     session.connection().execute(
         update(table)
         .where(table.c.id == bindparam("doc_id"))
@@ -153,4 +153,6 @@ def expired_parked(session: Session, now: datetime, limit: int) -> list[uuid.UUI
 
 def drop_claims_of(session: Session, claim_ids: list[str]) -> None:
     for start in range(0, len(claim_ids), 5000):
-        session.execute(delete(ReimbursementClaim).where(ReimbursementClaim.claim_id.in_(claim_ids[start : start + 5000])))
+        session.execute(
+            delete(ReimbursementClaim).where(ReimbursementClaim.claim_id.in_(claim_ids[start : start + 5000]))
+        )

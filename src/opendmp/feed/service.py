@@ -160,7 +160,9 @@ def _file(
         if document is None:
             doc_id = new_id()
             unique_id = f"2.25.{uuid.uuid5(PARKING_KEY_ID, str(group.record_id)).int}"
-            new_documents.append(_history_document(doc_id, group.record_id, unique_id, doc_type, actor, now, first, last))
+            new_documents.append(
+                _history_document(doc_id, group.record_id, unique_id, doc_type, actor, now, first, last)
+            )
             new_authors.append(
                 {
                     "id": new_id(),
@@ -297,7 +299,9 @@ def store_chunk(
         if group is None:
             group = groups[record_id] = _Group(record_id, status, Ins(InsSystem(system), line.nir), [])
         group.claims.append(line.claim)
-        claim_rows.append({"claim_id": line.claim.claim_id, "run_id": run_id, "record_id": record_id, "parked_id": None})
+        claim_rows.append(
+            {"claim_id": line.claim.claim_id, "run_id": run_id, "record_id": record_id, "parked_id": None}
+        )
         outcome.stored += 1
     _file(session, actor, keys, run_id, list(groups.values()), now)
     outcome.records = len(groups)

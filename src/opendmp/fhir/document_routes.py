@@ -125,9 +125,7 @@ def read_binary(request: Request[Any, Any, Any], document_id: FromPath[str]) -> 
     # (FHIR's override of Accept) or Accept chooses; stored documents keep their own type.
     asked = request.query_params.get("_format") or ("application/pdf" if "application/pdf" in accept else None)
     with unit_of_work(runtime.sessions) as session:
-        content = documents.read_content_as(
-            session, actor, doc_id, runtime.clock.now(), runtime.vault, mime_type=asked
-        )
+        content = documents.read_content_as(session, actor, doc_id, runtime.clock.now(), runtime.vault, mime_type=asked)
         document, chunks = content.document, content.chunks
         first = next(chunks, b"")  # the first segment is verified before the answer starts
     if "fhir+json" in accept or "application/json" in accept.split(",")[0]:
