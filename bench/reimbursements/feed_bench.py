@@ -158,13 +158,19 @@ def attach_bench(t: bl.Target, people: int) -> dict[str, Any]:
         for nir in nirs:
             ins = Ins(InsSystem.NIR, nir)
             traits = StrictTraits(
-                "BENCH", "ATTACH", date(1900 + int(nir[1:3]), int(nir[3:5]), 1),
-                Gender.MALE if nir[0] == "1" else Gender.FEMALE, nir[5:10],
+                "BENCH",
+                "ATTACH",
+                date(1900 + int(nir[1:3]), int(nir[3:5]), 1),
+                Gender.MALE if nir[0] == "1" else Gender.FEMALE,
+                nir[5:10],
             )
             now = runtime.clock.now()
             with unit_of_work(runtime.sessions) as session:
                 view = records.open_record(
-                    session, Actor.insurer_feed(), records.OpeningRequest(ins=ins, traits=traits), now,
+                    session,
+                    Actor.insurer_feed(),
+                    records.OpeningRequest(ins=ins, traits=traits),
+                    now,
                     policy=OpeningPolicy.OPT_OUT,
                 )
                 start = time.perf_counter()
@@ -192,7 +198,9 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
     seed_s = time.perf_counter() - started
     path = Path(args.tmp) / f"remb-{args.lines}-{db}.ndjson"
     started = time.perf_counter()
-    bl.run_opendmp(t, ["feed", "generate", str(path), "--lines", str(args.lines), "--seed", "7", "--from-records"], log=log)
+    bl.run_opendmp(
+        t, ["feed", "generate", str(path), "--lines", str(args.lines), "--seed", "7", "--from-records"], log=log
+    )
     generate_s = time.perf_counter() - started
     result: dict[str, Any] = {
         "db": db,
@@ -212,7 +220,12 @@ def run(db: str, args: argparse.Namespace) -> dict[str, Any]:
         result["attach"]["goal_met"] = result["attach"]["p95_ms"] <= GOAL_ATTACH_MS
     if args.memory_lines:
         big = Path(args.tmp) / f"remb-{args.memory_lines}-{db}.ndjson"
-        bl.run_opendmp(t, ["feed", "generate", str(big), "--lines", str(args.memory_lines), "--seed", "8", "--from-records"], log=log, timeout=7200)
+        bl.run_opendmp(
+            t,
+            ["feed", "generate", str(big), "--lines", str(args.memory_lines), "--seed", "8", "--from-records"],
+            log=log,
+            timeout=7200,
+        )
         result["memory"] = timed_feed(t, big, log)
         result["memory"]["goal_met"] = result["memory"]["max_rss_mb"] <= GOAL_RSS_MB
         big.unlink()
@@ -232,7 +245,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {bl.machine_line(bl.machine())}")
     results = []
-    for db in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
         result = run(db, args)
         results.append(result)
         print(json.dumps(result, indent=2, ensure_ascii=False), flush=True)
@@ -246,10 +259,14 @@ def main() -> None:
         )
         if "attach" in r:
             a = r["attach"]
-            print(f"  attach 24 months at opening: mean {a['mean_ms']} ms, p95 {a['p95_ms']} ms (goal {GOAL_ATTACH_MS} ms)")
+            print(
+                f"  attach 24 months at opening: mean {a['mean_ms']} ms, p95 {a['p95_ms']} ms (goal {GOAL_ATTACH_MS} ms)"
+            )
         if "memory" in r:
             m = r["memory"]
-            print(f"  {m['lines']} lines: {m['lines_per_s']} lines/s, max RSS {m['max_rss_mb']} MB (goal {GOAL_RSS_MB} MB)")
+            print(
+                f"  {m['lines']} lines: {m['lines_per_s']} lines/s, max RSS {m['max_rss_mb']} MB (goal {GOAL_RSS_MB} MB)"
+            )
     bl.save_json(args.json, {"machine": bl.machine(), "results": results})
 
 

@@ -75,7 +75,9 @@ def test_each_bad_field_is_named() -> None:
 
 
 def test_bad_lines_do_not_stop_the_file_and_keep_their_numbers() -> None:
-    text = b"\n".join([json.dumps(good(claim_id="A")).encode(), b"{not json", b"", json.dumps(good(claim_id="B")).encode()])
+    text = b"\n".join(
+        [json.dumps(good(claim_id="A")).encode(), b"{not json", b"", json.dumps(good(claim_id="B")).encode()]
+    )
     items = list(read_ndjson(io.BytesIO(text), TODAY))
     assert [(type(i).__name__, i.number) for i in items] == [("Line", 1), ("Rejected", 2), ("Line", 4)]
 

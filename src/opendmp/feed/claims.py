@@ -24,6 +24,7 @@ time is decoded, whatever the file's size.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -115,11 +116,11 @@ class BadLine(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=65_536)  # a file names a few thousand products, again and again
 def ean13_ok(code: str) -> bool:
     """The EAN-13 check digit (CIP13 and UCD13 are EAN-13 codes)."""
-    digits = [int(c) for c in code]
-    total = sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits[:12]))
-    return (10 - total % 10) % 10 == digits[12]
+    total = sum(map(int, code[0:12:2])) + 3 * sum(map(int, code[1:12:2]))
+    return (10 - total % 10) % 10 == int(code[12])
 
 
 def nir_ok(nir: str) -> bool:
@@ -135,111 +136,208 @@ def _text(value: Any, name: str, *, required: bool = True) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         raise BadLine(f"{name} is not text")
-    return value.strip()
+    return value.strip() or None if not required else value.strip()
 
 
 def _cents(value: Any, name: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, str):
+        text = value.strip().replace(",", ".")
+    elif isinstance(value, int) and not isinstance(value, bool):
         text = str(value)
     elif isinstance(value, float):
         text = f"{value:.2f}" if round(value, 2) == value else repr(value)
-    elif isinstance(value, str):
-        text = value.strip().replace(",", ".")
     else:
         raise BadLine(f"{name} is missing" if value is None else f"{name} is not an amount")
     match = _AMOUNT.fullmatch(text)
     if match is None:
         raise BadLine(f"{name} is not an amount in euros with at most 2 decimals: {text[:20]!r}")
-    return int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))
+    cents = match[2]
+    return int(match[1]) * 100 + (int(cents) * (10 if len(cents) == 1 else 1) if cents else 0)
 
 
-def check(fields: dict[str, Any], today: date) -> tuple[str, Claim]:
-    """The NIR and the checked claim of one decoded line, or BadLine naming the field."""
-    claim_id = _text(fields.get("claim_id"), "claim_id")
-    assert claim_id is not None
-    if not _CLAIM_ID.fullmatch(claim_id):
-        raise BadLine("claim_id: 1 to 64 letters, digits or . _ : -")
-    nir = (_text(fields.get("nir"), "nir") or "").replace(" ", "").upper()
+def _optional(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if type(value) is str:
+        return value.strip() or None
+    return _text(value, name, required=False)
+
+
+@functools.lru_cache(maxsize=131_072)  # people have many lines: their NIR is checked once
+def _checked_nir(nir: str) -> str:
+    nir = nir.replace(" ", "").upper()
     if not _NIR.fullmatch(nir):
         raise BadLine("nir: 15 characters (13 + a 2-digit key), digits or 2A/2B")
     if int(nir[13:]) != nir_key(nir[:13]):
         raise BadLine("nir: the key does not match (97 − NIR mod 97)")
-    care_text = _text(fields.get("care_date"), "care_date") or ""
+    return nir
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_day(care_text: str) -> date:
     if not _DATE.fullmatch(care_text):
         raise BadLine("care_date: YYYY-MM-DD")
     try:
-        care = date.fromisoformat(care_text)
+        return date.fromisoformat(care_text)
     except ValueError:
         raise BadLine(f"care_date: no such day {care_text}") from None
-    if care > today:
-        raise BadLine(f"care_date: {care_text} is in the future")
-    if care < EARLIEST_CARE:
-        raise BadLine(f"care_date: {care_text} is before {EARLIEST_CARE.isoformat()}")
-    system = (_text(fields.get("system"), "system") or "").upper()
+
+
+@functools.lru_cache(maxsize=65_536)
+def _checked_code(system: str, code: str) -> tuple[str, str]:
+    system = system.strip().upper()
     shape = CODE_SHAPES.get(system)
     if shape is None:
         raise BadLine(f"system: unknown code system {system[:20]!r} (one of {', '.join(sorted(SYSTEMS))})")
-    code = (_text(fields.get("code"), "code") or "").upper()
+    code = code.strip().upper()
     if not shape.fullmatch(code):
         raise BadLine(f"code: {code[:20]!r} is not a {system} code")
     if system in ("CIP", "UCD") and not ean13_ok(code):
         raise BadLine(f"code: {code} fails the {system}13 check digit")
-    label = _text(fields.get("label"), "label", required=False) or ""
+    return system, code
+
+
+def check_values(
+    claim_id: Any,
+    nir: Any,
+    care_date: Any,
+    system: Any,
+    code: Any,
+    label: Any,
+    quantity: Any,
+    prescriber_rpps: Any,
+    executant_rpps: Any,
+    executant_finess: Any,
+    executant_name: Any,
+    paid: Any,
+    reimbursed: Any,
+    today: date,
+) -> tuple[str, Claim]:
+    """The NIR and the checked claim of one decoded line, or BadLine naming the field. Each
+    check that depends on one value only (NIR, day, code) is cached: files repeat them."""
+    # Values decoded from JSON or CSV are mostly text: that case is inlined (1 call less per field).
+    claim_id = claim_id.strip() if type(claim_id) is str and claim_id else _text(claim_id, "claim_id")
+    if not _CLAIM_ID.fullmatch(claim_id):  # type: ignore[arg-type]
+        raise BadLine("claim_id: 1 to 64 letters, digits or . _ : -")
+    checked_nir = _checked_nir(nir if type(nir) is str and nir else _text(nir, "nir"))  # type: ignore[arg-type]
+    care_text = care_date if type(care_date) is str and care_date else _text(care_date, "care_date")
+    care = _checked_day(care_text)  # type: ignore[arg-type]
+    if care > today:
+        raise BadLine(f"care_date: {care_text} is in the future")
+    if care < EARLIEST_CARE:
+        raise BadLine(f"care_date: {care_text} is before {EARLIEST_CARE.isoformat()}")
+    system, code = _checked_code(
+        system if type(system) is str and system else _text(system, "system"),  # type: ignore[arg-type]
+        code if type(code) is str and code else _text(code, "code"),  # type: ignore[arg-type]
+    )
+    label = label.strip() if type(label) is str else _text(label, "label", required=False) or ""
     if len(label) > MAX_LABEL:
         raise BadLine(f"label: at most {MAX_LABEL} characters")
-    quantity_value = fields.get("quantity")
-    if quantity_value is None or quantity_value == "":
+    if quantity is None or quantity == "":
         quantity = 1
-    elif isinstance(quantity_value, int) and not isinstance(quantity_value, bool):
-        quantity = quantity_value
-    elif isinstance(quantity_value, str) and quantity_value.strip().isdigit():
-        quantity = int(quantity_value)
-    else:
+    elif isinstance(quantity, str) and quantity.strip().isdigit():
+        quantity = int(quantity)
+    elif not isinstance(quantity, int) or isinstance(quantity, bool):
         raise BadLine("quantity: a whole number")
     if not 1 <= quantity <= 999:
         raise BadLine("quantity: between 1 and 999")
-    prescriber = _text(fields.get("prescriber_rpps"), "prescriber_rpps", required=False)
+    prescriber = _optional(prescriber_rpps, "prescriber_rpps")
     if prescriber is not None and not _RPPS.fullmatch(prescriber):
         raise BadLine("prescriber_rpps: 11 digits")
-    executant = _text(fields.get("executant_rpps"), "executant_rpps", required=False)
+    executant = _optional(executant_rpps, "executant_rpps")
     if executant is not None and not _RPPS.fullmatch(executant):
         raise BadLine("executant_rpps: 11 digits")
-    finess = _text(fields.get("executant_finess"), "executant_finess", required=False)
+    finess = _optional(executant_finess, "executant_finess")
     if finess is not None:
         finess = finess.upper()
         if not _FINESS.fullmatch(finess):
             raise BadLine("executant_finess: 9 characters (department + 7 digits)")
     if executant is None and finess is None:
         raise BadLine("executant_rpps or executant_finess: who did it is missing")
-    name = _text(fields.get("executant_name"), "executant_name", required=False)
+    name = _optional(executant_name, "executant_name")
     if name is not None and len(name) > MAX_LABEL:
         raise BadLine(f"executant_name: at most {MAX_LABEL} characters")
-    paid = _cents(fields.get("paid"), "paid")
-    reimbursed = _cents(fields.get("reimbursed"), "reimbursed")
-    if reimbursed > paid:
+    paid_cents = _cents(paid, "paid")
+    reimbursed_cents = _cents(reimbursed, "reimbursed")
+    if reimbursed_cents > paid_cents:
         raise BadLine("reimbursed: more than paid")
-    return nir, Claim(
-        claim_id, care_text, system, code, label, quantity, prescriber, executant, finess, name, paid, reimbursed
+    return checked_nir, Claim(
+        claim_id,  # type: ignore[arg-type]
+        care.isoformat(),
+        system,
+        code,
+        label,
+        quantity,
+        prescriber,
+        executant,
+        finess,
+        name,
+        paid_cents,
+        reimbursed_cents,
     )
 
 
-_decode_object = msgspec.json.Decoder(dict[str, Any])
+def check(fields: dict[str, Any], today: date) -> tuple[str, Claim]:
+    return check_values(*(fields.get(name) for name in FIELDS), today)
+
+
+class _Wire(msgspec.Struct):
+    """An NDJSON line as decoded in C: unknown keys ignored, each value typed loosely (the
+    checks above say what is wrong in words)."""
+
+    claim_id: Any = None
+    nir: Any = None
+    care_date: Any = None
+    system: Any = None
+    code: Any = None
+    label: Any = None
+    quantity: Any = None
+    prescriber_rpps: Any = None
+    executant_rpps: Any = None
+    executant_finess: Any = None
+    executant_name: Any = None
+    paid: Any = None
+    reimbursed: Any = None
+
+
+_decode_line = msgspec.json.Decoder(_Wire)
 
 
 def read_ndjson(stream: IO[bytes], today: date) -> Iterator[Line | Rejected]:
     """One JSON object per line; blank lines are skipped (they still count in line numbers)."""
+    decode = _decode_line.decode
     for number, raw in enumerate(stream, start=1):
         if len(raw) > MAX_LINE_BYTES:
             yield Rejected(number, f"the line is longer than {MAX_LINE_BYTES} bytes")
             continue
-        if not raw.strip():
-            continue
         try:
-            fields = _decode_object.decode(raw)
+            w = decode(raw)
         except msgspec.DecodeError as error:
+            if not raw.strip():
+                continue
             yield Rejected(number, f"not a JSON object: {error}")
             continue
-        yield _checked(number, fields, today)
+        try:
+            nir, claim = check_values(
+                w.claim_id,
+                w.nir,
+                w.care_date,
+                w.system,
+                w.code,
+                w.label,
+                w.quantity,
+                w.prescriber_rpps,
+                w.executant_rpps,
+                w.executant_finess,
+                w.executant_name,
+                w.paid,
+                w.reimbursed,
+                today,
+            )
+        except BadLine as error:
+            yield Rejected(number, str(error), w.claim_id if isinstance(w.claim_id, str) else None)
+            continue
+        yield Line(number, nir, claim)
 
 
 def _checked(number: int, fields: dict[str, Any], today: date) -> Line | Rejected:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, Table, bindparam, delete, func, insert, select, update
@@ -80,8 +80,57 @@ def history_documents(session: Session, record_ids: Iterable[uuid.UUID]) -> dict
 
 
 def add_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Core executemany on the table: the rows are complete, the ORM's per-row work is not needed."""
     if rows:
-        session.execute(insert(model), rows)
+        session.connection().execute(insert(model.__table__), rows)
+
+
+_PG_TYPES = {"Uuid": "uuid", "String": "varchar", "Integer": "int4", "Date": "date", "LargeBinary": "bytea"}
+
+
+def _sqlite_value(kind: str) -> Callable[[Any], Any]:
+    """What SQLAlchemy's bind processors give on SQLite, at C speed (tests compare both paths)."""
+    if kind == "Uuid":
+        return lambda v: None if v is None else f"{v.int:032x}"
+    if kind == "UTCDateTime":
+        return lambda v: None if v is None else v.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    if kind == "Date":
+        return lambda v: None if v is None else v.isoformat()
+    return lambda v: v
+
+
+def bulk_insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """The feed's big inserts (claim index, sealed batches): COPY on PostgreSQL, the driver's
+    executemany on SQLite, the same stored values as `add_rows` (SQLAlchemy's own conversions,
+    done per column instead of per value)."""
+    if not rows:
+        return
+    table: Table = model.__table__
+    connection = session.connection()
+    dialect = connection.dialect.name
+    driver = connection.connection.driver_connection
+    if dialect not in ("sqlite", "postgresql") or driver is None:
+        add_rows(session, model, rows)
+        return
+    columns = list(table.columns)
+    names = [c.name for c in columns]
+    kinds = [type(c.type).__name__ for c in columns]
+    quote = connection.dialect.identifier_preparer.quote
+    listed = ", ".join(quote(n) for n in names)
+    if dialect == "sqlite":
+        converters = [_sqlite_value(k) for k in kinds]
+        values = [tuple(f(row[n]) for f, n in zip(converters, names, strict=True)) for row in rows]
+        marks = ", ".join("?" * len(names))
+        driver.executemany(f"INSERT INTO {quote(table.name)} ({listed}) VALUES ({marks})", values)  # noqa: S608
+        return
+    types = [_PG_TYPES.get(k, "timestamptz") for k in kinds]
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {quote(table.name)} ({listed}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row([row[n] for n in names])
 
 
 def touch_documents(session: Session, changes: list[dict[str, Any]]) -> None:

@@ -73,6 +73,15 @@ class FeedKeys:
                 self._cache.popitem(last=False)
         return key
 
+    def prefetch(self, record_ids: list[uuid.UUID]) -> None:
+        """Load (or make) the keys of a chunk's records in one key-store transaction."""
+        missing = [r for r in record_ids if r not in self._cache]
+        if missing:
+            for record_id, key in self.store.data_keys_for(missing).items():
+                self._cache[record_id] = key
+            while len(self._cache) > KEY_CACHE:
+                self._cache.popitem(last=False)
+
     @property
     def parking(self) -> bytes:
         if self._parking is None:
@@ -137,6 +146,7 @@ def _file(
         target = NewDocument(facts, repo.REIMBURSEMENT_TYPE)
         if not decide(actor, Action.DOCUMENT_CREATE, target, now).allowed:
             access.require(session, actor, Action.DOCUMENT_CREATE, target, now)  # journals and raises
+    keys.prefetch([g.record_id for g in groups])
     documents = repo.history_documents(session, (g.record_id for g in groups))
     doc_type = codes.document_type(codes.TRE_A05_OID, repo.REIMBURSEMENT_TYPE)
     new_documents, new_authors, new_lookups, touched, batches, events = [], [], [], [], [], []
@@ -192,7 +202,7 @@ def _file(
     repo.add_rows(session, DocumentAuthor, new_authors)
     repo.add_rows(session, DocumentLookup, new_lookups)
     repo.touch_documents(session, touched)
-    repo.add_rows(session, ReimbursementBatch, batches)
+    repo.bulk_insert(session, ReimbursementBatch, batches)
     journal.append_many(session, actor, events, at=now)
     if new_documents:
         source = counters.document_source(actor.kind.value, None)
@@ -335,7 +345,7 @@ def store_chunk(
             at=now,
         )
     failpoint("reimbursement.before-claim-index")  # batches sealed and flushed, index not yet
-    repo.add_rows(session, ReimbursementClaim, claim_rows)
+    repo.bulk_insert(session, ReimbursementClaim, claim_rows)
     session.flush()
     return outcome
 
