@@ -217,18 +217,18 @@ def check_values(
     check that depends on one value only (NIR, day, code) is cached: files repeat them."""
     # Values decoded from JSON or CSV are mostly text: that case is inlined (1 call less per field).
     claim_id = claim_id.strip() if type(claim_id) is str and claim_id else _text(claim_id, "claim_id")
-    if not _CLAIM_ID.fullmatch(claim_id):  # type: ignore[arg-type]
+    if not _CLAIM_ID.fullmatch(claim_id):
         raise BadLine("claim_id: 1 to 64 letters, digits or . _ : -")
-    checked_nir = _checked_nir(nir if type(nir) is str and nir else _text(nir, "nir"))  # type: ignore[arg-type]
+    checked_nir = _checked_nir(nir if type(nir) is str and nir else _text(nir, "nir"))
     care_text = care_date if type(care_date) is str and care_date else _text(care_date, "care_date")
-    care = _checked_day(care_text)  # type: ignore[arg-type]
+    care = _checked_day(care_text)
     if care > today:
         raise BadLine(f"care_date: {care_text} is in the future")
     if care < EARLIEST_CARE:
         raise BadLine(f"care_date: {care_text} is before {EARLIEST_CARE.isoformat()}")
     system, code = _checked_code(
-        system if type(system) is str and system else _text(system, "system"),  # type: ignore[arg-type]
-        code if type(code) is str and code else _text(code, "code"),  # type: ignore[arg-type]
+        system if type(system) is str and system else _text(system, "system"),
+        code if type(code) is str and code else _text(code, "code"),
     )
     label = label.strip() if type(label) is str else _text(label, "label", required=False) or ""
     if len(label) > MAX_LABEL:
@@ -262,7 +262,7 @@ def check_values(
     if reimbursed_cents > paid_cents:
         raise BadLine("reimbursed: more than paid")
     return checked_nir, Claim(
-        claim_id,  # type: ignore[arg-type]
+        claim_id,
         care.isoformat(),
         system,
         code,
@@ -278,7 +278,23 @@ def check_values(
 
 
 def check(fields: dict[str, Any], today: date) -> tuple[str, Claim]:
-    return check_values(*(fields.get(name) for name in FIELDS), today)
+    g = fields.get
+    return check_values(
+        g("claim_id"),
+        g("nir"),
+        g("care_date"),
+        g("system"),
+        g("code"),
+        g("label"),
+        g("quantity"),
+        g("prescriber_rpps"),
+        g("executant_rpps"),
+        g("executant_finess"),
+        g("executant_name"),
+        g("paid"),
+        g("reimbursed"),
+        today,
+    )
 
 
 class _Wire(msgspec.Struct):
