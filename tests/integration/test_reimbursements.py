@@ -229,3 +229,29 @@ def test_only_the_insurer_feeds_reimbursements(runtime: Runtime, tmp_path: Path)
     with pytest.raises(DomainError), unit_of_work(runtime.sessions) as session:
         feed.store_chunk(session, doctor, feed.FeedKeys(runtime.vault.keys), uuid.uuid4(), lines, runtime.clock.now())  # type: ignore[arg-type]
     assert _count(runtime, ReimbursementClaim) == 0
+
+
+def test_a_merge_moves_the_claims_under_the_survivors_key_and_keeps_one_history(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from opendmp.record import service as records
+    from tests.factories import OPERATOR
+
+    ins_a, traits = person(order=51)
+    ins_b, _ = person(order=52)
+    duplicate = open_record(runtime, INSURER, ins_a, traits).record.id
+    survivor = open_record(runtime, INSURER, ins_b, traits).record.id
+    _feed(runtime, _write(tmp_path / "f.ndjson", [_claim(ins_a.value, "M1"), _claim(ins_b.value, "M2", "2026-04-01")]))
+    now = runtime.clock.now()
+    with unit_of_work(runtime.sessions) as session:
+        records.merge_records(session, OPERATOR, survivor, duplicate, now, runtime.vault)
+    runtime.vault.keys.destroy(duplicate, "test", now)  # the duplicate's key no longer matters
+    with runtime.sessions() as session:
+        assert sorted(c.claim_id for c in feed.claims_of(session, runtime.vault.keys, survivor)) == ["M1", "M2"]
+        current = session.execute(
+            select(Document).where(
+                Document.record_id == survivor, Document.type_code == "REMB", Document.status == "current"
+            )
+        ).scalar_one()
+    assert current.service_start is not None and current.service_start.date().isoformat() == "2026-04-01"
+    assert current.service_stop is not None and current.service_stop.date().isoformat() == "2026-05-02"

@@ -450,8 +450,8 @@ def read_content(
     session: Session, actor: Actor, document_id: uuid.UUID, now: datetime, vault: Vault
 ) -> tuple[Document, Iterator[bytes]]:
     """The document's bytes, decrypted and verified segment by segment as they are sent."""
-    found = get_document(session, actor, document_id, now, action="document:read-content")
-    return found.document, vault.open(found.document)
+    content = read_content_as(session, actor, document_id, now, vault, mime_type=None)
+    return content.document, content.chunks  # a generated document: its JSON (size: see read_content_as)
 
 
 GENERATED_PREFIX = "generated:"  # blob_key of a document whose content is made on read

@@ -447,3 +447,39 @@ def purge_at_objection(session: Session, keys: KeyStore, record_id: uuid.UUID, n
     if patient is None:
         return 0
     return purge_parked(session, FeedKeys(keys), patient.ins_value, now, reason="objection")
+
+
+def merge_history(
+    session: Session, keys: KeyStore, duplicate_id: uuid.UUID, survivor_id: uuid.UUID, now: datetime
+) -> None:
+    """A merge (record/service.merge_records): the duplicate's claim batches are re-sealed under
+    the survivor's data key; its REMB document moves too, superseded when the survivor has one
+    (one history per record, the survivor's period widened to cover both)."""
+    from sqlalchemy import update
+
+    batches = repo.batches_of(session, duplicate_id)
+    if batches:
+        old_key = keys.data_key_for(duplicate_id, create=False)
+        new_key = keys.data_key_for(survivor_id, create=True)
+        for batch in batches:
+            batch.sealed = seal(new_key, batch.id, survivor_id, unseal(old_key, batch.id, duplicate_id, batch.sealed))
+            batch.record_id = survivor_id
+        session.execute(
+            update(ReimbursementClaim).where(ReimbursementClaim.record_id == duplicate_id).values(record_id=survivor_id)
+        )
+    found = repo.history_documents(session, [duplicate_id, survivor_id])
+    moved, kept = found.get(duplicate_id), found.get(survivor_id)
+    if moved is None:
+        return
+    moved.record_id = survivor_id
+    if kept is not None:
+        moved.status = DocumentStatus.SUPERSEDED.value
+        moved.meta_version += 1
+        moved.updated_at = now
+        starts = [d for d in (kept.service_start, moved.service_start) if d is not None]
+        stops = [d for d in (kept.service_stop, moved.service_stop) if d is not None]
+        kept.service_start = min(starts) if starts else None
+        kept.service_stop = max(stops) if stops else None
+        kept.meta_version += 1
+        kept.updated_at = now
+    session.flush()

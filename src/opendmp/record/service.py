@@ -909,8 +909,13 @@ def merge_records(
         raise InvalidTransition("the two records do not describe the same person (birth date or sex differ)")
     # Documents move with their bytes re-encrypted under the survivor's data key.
     for document in session.execute(select(Document).where(Document.record_id == duplicate_id)).scalars():
+        if document.blob_key.startswith("generated:"):
+            continue  # the reimbursement history: its claims move below
         sealed = vault.reseal(document, survivor_id)
         document.record_id, document.blob_key = survivor_id, sealed.key
+    from opendmp.feed import service as reimbursements
+
+    reimbursements.merge_history(session, vault.keys, duplicate_id, survivor_id, now)
     moved: tuple[Any, ...] = (
         LegalRepresentative,
         Authorisation,
