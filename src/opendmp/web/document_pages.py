@@ -248,13 +248,18 @@ def document_content(request: Request[Any, Any, Any], document_id: FromPath[str]
     runtime = page.edge.runtime
     try:
         with unit_of_work(runtime.sessions) as db:
-            document, chunks = documents.read_content(db, actor, doc_id, runtime.clock.now(), runtime.vault)
+            # A generated document (the reimbursement history) is shown as its printable PDF.
+            content = documents.read_content_as(
+                db, actor, doc_id, runtime.clock.now(), runtime.vault, mime_type="application/pdf"
+            )
+            chunks = content.chunks
             first = next(chunks, b"")  # the first segment is verified before the answer starts
-            mime, size = document.mime_type, document.size
+            mime, size = content.mime_type, content.size
     except DomainError as error:
         return _refused(page, actor, error)
     headers = _content_headers(mime, doc_id, request.query_params.get("telecharger") == "1")
-    headers["Content-Length"] = str(size)
+    if size is not None:
+        headers["Content-Length"] = str(size)
     return Stream(_grouped(first, chunks), media_type=_media_type(mime), headers=headers)
 
 
