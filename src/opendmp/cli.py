@@ -37,9 +37,6 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(audit_app, name="audit")
 ledger_app = typer.Typer(no_args_is_help=True, help="The remuneration ledger.")
 app.add_typer(ledger_app, name="ledger")
-from opendmp.feed.cli import feed_app  # noqa: E402 - the feed commands live beside their module
-
-app.add_typer(feed_app, name="feed")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -1614,8 +1611,12 @@ def seed(
 
 # ---------------------------------------------------------------- establishment feeds
 
-feed_app = typer.Typer(no_args_is_help=True, help="Feeds: establishments' documents.")
+feed_app = typer.Typer(no_args_is_help=True, help="Feeds: establishments' documents, the insurer's reimbursements.")
 app.add_typer(feed_app, name="feed")
+# `feed reimbursements` and `feed generate` live beside their module (src/opendmp/feed/cli.py).
+from opendmp.feed.cli import register_reimbursement_commands  # noqa: E402
+
+register_reimbursement_commands(feed_app)
 
 
 @feed_app.command("folder")

@@ -73,7 +73,9 @@ def test_feeding_prints_a_summary_writes_rejects_and_exits_1_when_a_line_was_ref
         f"Z2,{ins.value},2999-01-01,NGAP,G,Consultation,750000001,30.00,21.00\n"
     )
     rejects = tmp_path / "rejects.csv"
-    result = cli("feed", "reimbursements", str(good), str(bad), str(tmp_path / "missing.ndjson"), "--rejects", str(rejects))
+    result = cli(
+        "feed", "reimbursements", str(good), str(bad), str(tmp_path / "missing.ndjson"), "--rejects", str(rejects)
+    )
     assert result.exit_code == 1
     assert "1 filed" in result.stdout and "3 already fed" in result.stdout and "1 rejected" in result.stdout
     assert "unreadable file" in result.stderr and "missing.ndjson" in result.stderr

@@ -8,10 +8,13 @@ from typing import Annotated
 
 import typer
 
-feed_app = typer.Typer(no_args_is_help=True, help="Feeds: the insurer's reimbursement history.")
+
+def register_reimbursement_commands(feed_app: typer.Typer) -> None:
+    """Adds the commands to `opendmp feed` (cli.py owns the group, shared with establishment feeds)."""
+    feed_app.command("reimbursements")(feed_reimbursements)
+    feed_app.command("generate")(feed_generate)
 
 
-@feed_app.command("reimbursements")
 def feed_reimbursements(
     files: Annotated[list[Path], typer.Argument(help="claim files: NDJSON (.ndjson, .jsonl) or CSV (.csv)")],
     rejects: Annotated[
@@ -63,7 +66,6 @@ def feed_reimbursements(
         raise typer.Exit(1)
 
 
-@feed_app.command("generate")
 def feed_generate(
     out_path: Annotated[Path, typer.Argument(help="the NDJSON file to write ('-': standard output)")],
     lines: Annotated[int, typer.Option("--lines", help="claim lines to write")] = 1000,
