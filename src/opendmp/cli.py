@@ -1802,3 +1802,75 @@ from opendmp.content.commands import content_app, directives_app, vaccination_ap
 app.add_typer(content_app, name="content")
 app.add_typer(vaccination_app, name="vaccination")
 app.add_typer(directives_app, name="directives")
+
+
+# ---------------------------------------------------------------- backups
+
+
+@app.command("backup")
+def backup_command(
+    out_path: Annotated[Path, typer.Argument(help="the encrypted backup file to write")],
+    keystore: Annotated[
+        bool, typer.Option("--keystore", help="back up the key store instead (its own, shorter retention)")
+    ] = False,
+) -> None:
+    """An encrypted backup (AES-256-GCM, OPENDMP_BACKUP_KEY) of the database, or of the key store."""
+    from opendmp import backup
+    from opendmp.document.keystore import default_keystore_url
+    from opendmp.kit.keys import MissingKey, load_keys
+
+    s = settings()
+    try:
+        key = backup.backup_key(s, load_keys(s).master_key)
+    except MissingKey as error:
+        raise fail(str(error)) from error
+    url = default_keystore_url(s) if keystore else s.resolved_database_url
+    import subprocess
+
+    with domain_errors():
+        try:
+            made = backup.take_backup(
+                url, out_path, key, what="keystore" if keystore else "database", now=datetime.now(UTC)
+            )
+        except subprocess.CalledProcessError as error:
+            raise fail(f"pg_dump failed: {error.stderr.decode(errors='replace').strip()}") from error
+    err.print(f"{made.kind} {'key store' if keystore else 'database'} backed up, {made.size:,} bytes → {out_path}")
+
+
+@app.command("restore")
+def restore_command(
+    in_path: Annotated[Path, typer.Argument(help="the encrypted database backup")],
+    keystore: Annotated[
+        Path | None, typer.Option("--keystore", help="also restore the key store from this backup")
+    ] = None,
+    verify: Annotated[bool, typer.Option(help="check the journal and every document's hash afterwards")] = True,
+) -> None:
+    """Restore the database (and the key store), replay the deletion ledger, verify. Stop the
+    service first; serve again only once this succeeds."""
+    from opendmp import backup
+    from opendmp.kit.keys import MissingKey, load_keys
+    from opendmp.runtime import build_runtime
+
+    s = settings()
+    try:
+        key = backup.backup_key(s, load_keys(s).master_key)
+    except MissingKey as error:
+        raise fail(str(error)) from error
+    if not in_path.exists():
+        raise fail(f"{in_path}: no such backup", 2)
+    with domain_errors():
+        done = backup.restore(
+            s, lambda: build_runtime(s, pool_size=2), in_path, key, datetime.now(UTC), keystore_source=keystore
+        )
+    err.print(
+        f"restored the backup of {done.taken_at}; deletion ledger replayed: "
+        f"{done.records_erased_again} record(s) erased again, {done.keys_destroyed_again} key(s) destroyed again"
+    )
+    if verify:
+        with runtime_scope(s) as runtime:
+            problems = backup.verify_restored(runtime)
+        for problem in problems[:50]:
+            err.print(problem, highlight=False, markup=False)
+        if problems:
+            raise fail(f"{len(problems)} problem(s) after restore: do not serve")
+        err.print("journal and every document's hash verified")

@@ -158,3 +158,26 @@ def test_remuneration_statement_and_rules_from_the_command_line(cli: Any, runtim
         "2030-06-01",
     )
     assert overlap.exit_code != 0 and "already applies" in overlap.stderr
+
+
+def test_backup_and_restore_from_the_command_line(
+    cli: Any, runtime: Runtime, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import os
+
+    monkeypatch.setenv("OPENDMP_BACKUP_KEY", base64.b64encode(os.urandom(32)).decode())
+    if not runtime.settings.resolved_database_url.startswith("sqlite"):
+        pytest.skip("the PostgreSQL restore needs the admin URL: tests/integration/test_backup_restore.py")
+    f.open_record(runtime, Actor.counter_agent("agent-1"), *f.person(order=1))
+    made = cli("backup", str(tmp_path / "db.bak"))
+    assert made.exit_code == 0, made.stderr
+    assert cli("backup", str(tmp_path / "keys.bak"), "--keystore").exit_code == 0
+    f.open_record(runtime, Actor.counter_agent("agent-1"), *f.person(order=2))  # lost by the restore
+    runtime.engine.dispose()
+    done = cli("restore", str(tmp_path / "db.bak"), "--keystore", str(tmp_path / "keys.bak"))
+    assert done.exit_code == 0, done.stderr
+    assert "journal and every document's hash verified" in done.stderr
+    assert json.loads(cli("stats", "--json").stdout)["recordsOpened"] == 1
+    assert cli("restore", str(tmp_path / "keys.bak")).exit_code != 0  # a key-store backup is not a database
+    assert cli("restore", str(tmp_path / "missing.bak")).exit_code == 2

@@ -708,6 +708,14 @@ def purge_record(session: Session, actor: Actor, record_id: uuid.UUID, now: date
         return f"from={status.value}"
 
     _transition(session, actor, record_id, Action.RECORD_PURGE, now, change)
+    erase_record_content(session, record_id)
+    return record_id
+
+
+def erase_record_content(session: Session, record_id: uuid.UUID) -> None:
+    """What a purge deletes: the identity and everything the record holds, leaving the tombstone,
+    the ledger and the journal. Also replayed on a restored database (backup.py) for records
+    purged after the backup was taken."""
     # The INS lookup stays (pointing at the tombstone): see _clear_purged_lookup. The documents'
     # bytes are shredded with the record's data key once this commits (jobs.shred).
     purged: tuple[Any, ...] = (
@@ -727,7 +735,6 @@ def purge_record(session: Session, actor: Actor, record_id: uuid.UUID, now: date
     for model in purged:
         session.execute(delete(model).where(model.record_id == record_id))
     session.execute(delete(Patient).where(Patient.record_id == record_id))
-    return record_id
 
 
 def activate_record(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> PatientRecord:
