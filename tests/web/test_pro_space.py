@@ -371,3 +371,77 @@ def test_pages_are_never_cached_and_forms_carry_no_health_data_in_urls(
         answer = web.get(path)
         assert answer.headers["cache-control"] == "no-store"
         assert 'method="get"' not in answer.text.lower()
+
+
+# ---------------------------------------------------------------- the remuneration ledger
+
+
+def test_a_pharmacist_sees_the_openings_their_pharmacy_is_paid_for_and_a_doctor_has_no_statement(
+    web: TestClient[Any], runtime: Runtime, doctor: Actor
+) -> None:
+    f.add_organisation(runtime, "750000003", kind="pharmacy", name="Pharmacie du Marché")
+    f.add_professional(runtime, "10000000654", "21", finess="750000003", family="ROUX", given="Anne")
+    pharmacist = Actor.professional("10000000654", "21", "750000003")
+    sign_in(web, runtime, pharmacist)
+    assert post_on(web, "/guichet/ouverture", "/guichet/ouverture", counter_fields()).status_code == 200
+    ledger = web.get("/guichet/remuneration")
+    assert ledger.status_code == 200
+    assert "Pharmacie du Marché" in ledger.text and "1 ouverture(s) de DMP rémunérée(s) ce mois-ci." in ledger.text
+    statement = web.get("/guichet/remuneration/releve.pdf")
+    assert statement.status_code == 200 and statement.content.startswith(b"%PDF-")
+    assert statement.headers["content-disposition"].startswith("attachment;")
+    assert any(a[0] == "remuneration:statement" for a in actions(runtime))
+    sign_in(web, runtime, doctor)
+    assert web.get("/guichet/remuneration").status_code == 403
+
+
+# ---------------------------------------------------------------- VSM and DLU forms
+
+
+def test_the_medecin_traitant_writes_the_vsm_with_each_problem_next_to_its_field(
+    web: TestClient[Any], runtime: Runtime, doctor: Actor
+) -> None:
+    ins, record_id = a_record(runtime)
+    with unit_of_work(runtime.sessions) as db:
+        consents.designate_medecin_traitant(db, Actor.patient(ins), record_id, RPPS, runtime.clock.now())
+    sign_in(web, runtime, doctor)
+    page = f"/pro/dossier/{record_id}"
+    assert f'href="{page}/vsm"' in web.get(page).text
+    wrong = post_on(
+        web, page + "/vsm", page + "/vsm", {"antecedents-0-label": "Diabète de type 2", "antecedents-0-code": "diabete"}
+    )
+    assert wrong.status_code == 400
+    assert 'id="antecedents-0-code-error"' in wrong.text and "Ce n&#39;est pas un code CIM-10" in wrong.text
+    assert 'id="allergies-error"' in wrong.text and "aucune allergie connue" in wrong.text
+    assert 'value="Diabète de type 2"' in wrong.text  # nothing typed is lost
+    done = post_on(
+        web,
+        page + "/vsm",
+        page + "/vsm",
+        {
+            "antecedents-0-label": "Diabète de type 2",
+            "antecedents-0-code": "E11",
+            "treatments-0-label": "Metformine 1000 mg",
+            "no_known_allergies": "1",
+            "risk_factors": "diabetes",
+        },
+    )
+    assert done.status_code == 303, done.text
+    with unit_of_work(runtime.sessions) as db:
+        found, _ = documents.search_documents(
+            db, doctor, record_id, documents.DocumentQuery(type_codes=("60591-5",)), runtime.clock.now()
+        )
+    assert len(found) == 1
+
+
+def test_a_doctor_outside_an_ehpad_cannot_file_a_dlu_and_is_told_why(
+    web: TestClient[Any], runtime: Runtime, doctor: Actor
+) -> None:
+    _, record_id = a_record(runtime)
+    f.authorise(runtime, record_id, doctor)
+    sign_in(web, runtime, doctor)
+    page = f"/pro/dossier/{record_id}/dlu"
+    form = {"ehpad_phone": "01 23 45 67 89", "treatments-0-label": "Paracétamol", "no_known_allergies": "1"}
+    refused = post_on(web, page, page, form)
+    assert refused.status_code == 403
+    assert "Le DLU est rédigé par les professionnels de l&#39;EHPAD" in refused.text

@@ -10,27 +10,32 @@ fresh code that replaces it (letters.reprint, for the opener only, shortly after
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from sqlalchemy.orm import Session
 
+from opendmp.access.policy import Payee
 from opendmp.auth import letters
 from opendmp.auth.hashing import group
-from opendmp.identity.actor import Actor
+from opendmp.identity.actor import NURSES, Actor, ActorKind
 from opendmp.identity.ins import Ins, InsSystem, check_traits_against_nir
 from opendmp.kit.errors import DomainError, InvalidInput
 from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
 from opendmp.record import service as records
 from opendmp.record.errors import RecordAlreadyExists
+from opendmp.record.service import PHARMACY_STAFF
+from opendmp.stats import statements
+from opendmp.stats.models import Beneficiary
 from opendmp.web import i18n
 from opendmp.web.patient_pages import MAX_FORM_BYTES, Form, Page, _csrf_ok, _csrf_refused, _run, _text, edge_of
 from opendmp.web.pro_pages import (
     COUNTER_KINDS,
     GENDERS,
+    HOME,
     _signed_in,
     _staff_nav,
     _traits_of,
@@ -224,4 +229,109 @@ def _letter_title(page: Page) -> str:
     return page._("Courrier d'activation")
 
 
-ROUTES = [open_form, check_nir, open_submit, credentials_letter]
+# ---------------------------------------------------------------- the remuneration ledger
+
+LEDGER = "/guichet/remuneration"
+
+
+def _payee(actor: Actor) -> Payee | None:
+    """Whose statement this professional asks for: their pharmacy's (by FINESS), or their own as a
+    nurse (by RPPS). Whether they may read it is the policy's answer (remuneration:statement)."""
+    if actor.kind is not ActorKind.PROFESSIONAL:
+        return None
+    if actor.profession in PHARMACY_STAFF and actor.organisation:
+        return Payee(Beneficiary.PHARMACY.value, actor.organisation)
+    if actor.profession in NURSES and actor.rpps:
+        return Payee(Beneficiary.NURSE.value, actor.rpps)
+    return None
+
+
+def _month_of(request: Request[Any, Any, Any], now: datetime) -> date:
+    raw = request.query_params.get("mois")
+    if isinstance(raw, str):
+        try:
+            return statements.parse_month(raw, field_name="mois")
+        except InvalidInput:
+            pass
+    return date(now.year, now.month, 1)
+
+
+def _ledger(request: Request[Any, Any, Any], pdf: bool) -> Response[Any]:
+    found = _counter(request)
+    if isinstance(found, Response):
+        return found
+    page, actor = found
+    runtime = page.edge.runtime
+    now = runtime.clock.now()
+    month = _month_of(request, now)
+    payee = _payee(actor)
+    statement: list[statements.Statement] = []
+
+    def work(db: Session) -> Response[str]:
+        assert payee is not None
+        statement.append(statements.statement_for(db, actor, payee, month, now))
+        return page.redirect("")
+
+    def refused(_error: DomainError) -> Response[str]:
+        return page.render(
+            "message.html",
+            403,
+            title=page._("Rémunération"),
+            alert=page._(
+                "Le relevé de rémunération est celui de la pharmacie où vous exercez, ou le vôtre comme infirmier(e)."
+            ),
+            lines=[],
+            links=[(HOME.get(actor.kind, "/"), page._("Retour à mon accueil"))],
+            **_staff_nav(actor, page),
+        )
+
+    if payee is None:  # no pharmacy, not a nurse: no statement to ask the service for
+        return refused(InvalidInput("no payee"))
+    answer = _run(page, work, refused)
+    if not statement:
+        return answer
+    got = statement[0]
+    if pdf:
+        return Response(
+            statements.to_pdf([got]),
+            media_type="application/pdf",
+            headers={
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Disposition": f'attachment; filename="releve-dmp-{month:%Y-%m}.pdf"',
+            },
+        )
+    previous = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+    following = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    return page.render(
+        "counter_ledger.html",
+        title=page._("Rémunération des ouvertures de DMP"),
+        name=got.name,
+        payee=got.payee,
+        month=month,
+        days=[(i18n.day(d, page.lang), n, _euros(c, page.lang)) for d, n, c in got.days],
+        openings=got.openings,
+        total=_euros(got.total_cents, page.lang),
+        previous=f"{previous:%Y-%m}",
+        following=f"{following:%Y-%m}" if following <= date(now.year, now.month, 1) else None,
+        **_staff_nav(actor, page),
+    )
+
+
+def _euros(cents: int, lang: str) -> str:
+    return i18n.number(cents / 100, lang, decimals=2) + " €"
+
+
+@get(LEDGER, include_in_schema=False)
+@threaded
+def ledger_page(request: Request[Any, Any, Any]) -> Response[Any]:
+    return _ledger(request, pdf=False)
+
+
+@get(LEDGER + "/releve.pdf", include_in_schema=False)
+@threaded
+def ledger_pdf(request: Request[Any, Any, Any]) -> Response[Any]:
+    return _ledger(request, pdf=True)
+
+
+ROUTES = [open_form, check_nir, open_submit, credentials_letter, ledger_page, ledger_pdf]

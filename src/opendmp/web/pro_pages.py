@@ -122,6 +122,8 @@ def _staff_nav(actor: Actor, page: Page | None = None) -> dict[str, Any]:
         actor.kind is ActorKind.PROFESSIONAL and actor.profession in COUNTER_PROFESSIONS
     ):
         nav += [("/guichet/ouverture", _("Ouvrir un DMP"))]
+    if actor.kind is ActorKind.PROFESSIONAL and actor.profession in COUNTER_PROFESSIONS:
+        nav += [("/guichet/remuneration", _("Rémunération"))]
     return {"nav": nav, "logout_action": LOGOUT}
 
 

@@ -22,6 +22,7 @@ from opendmp.web.pro_pages import ROUTES as PRO_ROUTES
 from opendmp.web.pro_space import ROUTES as PRO_SPACE_ROUTES
 from opendmp.web.record_pages import ROUTES as RECORD_ROUTES
 from opendmp.web.settings_pages import ROUTES as SETTINGS_ROUTES
+from opendmp.web.summary_pages import ROUTES as SUMMARY_ROUTES
 
 STATIC = Path(__file__).parent / "static"
 # Vendored and own static files change only with a release: browsers may keep them a day.
@@ -68,6 +69,7 @@ ROUTES: list[ControllerRouterHandler] = [
     *ACCOUNT_ROUTES,
     *PRO_ROUTES,
     *PRO_SPACE_ROUTES,
+    *SUMMARY_ROUTES,
     *COUNTER_ROUTES,
     *DASHBOARD_ROUTES,
     *DOCUMENT_ROUTES,
