@@ -2,7 +2,8 @@
 passes check_page (screenshots at phone and desktop width, axe-core, no CSP violation, no script
 error): the record at a glance, the documents, the viewer (CDA rendered, PDF framed), the upload
 form with its errors, adding a document, access (blocking a doctor), the journal, preferences
-and closing; and the pages read without JavaScript."""
+closing, emergency information, vaccinations and advance directives; and the pages read
+without JavaScript."""
 
 from __future__ import annotations
 
@@ -112,6 +113,16 @@ def test_the_patient_space_page_by_page(
     page.goto(f"{portal}/dossiers/{record_id}/journal")
     assert page.get_by_text("Dr Anne MARTIN, médecin a ajouté votre document").first.is_visible()
     check_page(page, "patient-journal", watch)
+
+    page.goto(f"{portal}/dossiers/{record_id}/urgence")
+    page.get_by_label("Ou en vos mots").first.fill("Pollen de bouleau")
+    page.get_by_role("button", name="Ajouter l'allergie").click()
+    assert page.get_by_text("Pollen de bouleau").is_visible()
+    check_page(page, "patient-urgence", watch)
+    page.goto(f"{portal}/dossiers/{record_id}/vaccinations")
+    check_page(page, "patient-vaccinations", watch)
+    page.goto(f"{portal}/dossiers/{record_id}/directives")
+    check_page(page, "patient-directives", watch)
 
     page.goto(f"{portal}/dossiers/{record_id}/preferences")
     check_page(page, "patient-preferences", watch)

@@ -85,6 +85,8 @@ def patient_nav(page: Page, record_id: uuid.UUID) -> list[tuple[str, str]]:
     return [
         (base, _("Mon dossier")),
         (f"{base}/documents", _("Documents")),
+        (f"{base}/urgence", _("Urgence")),
+        (f"{base}/vaccinations", _("Vaccinations")),
         (f"{base}/acces", _("Accès des professionnels")),
         (f"{base}/journal", _("Journal")),
         (f"{base}/preferences", _("Préférences")),

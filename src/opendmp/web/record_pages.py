@@ -213,6 +213,9 @@ def _glance(request: Request[Any, Any, Any], record_text: str | None) -> Respons
             rows = _rows(page, db, latest)
         except DomainError:
             rows, total = [], 0
+        from opendmp.web.content_pages import glance_content  # content_pages builds on this module
+
+        summary = glance_content(page, db, holder)
     return _render(
         page,
         holder,
@@ -220,6 +223,8 @@ def _glance(request: Request[Any, Any, Any], record_text: str | None) -> Respons
         title=page._("Mon dossier médical partagé"),
         documents=rows,
         total=total,
+        emergency=summary.get("emergency"),
+        due=summary.get("due", []),
     )
 
 
@@ -663,6 +668,12 @@ SENTENCES = {
     "consent:manage": "a changé vos préférences",
     "consent:read": "a consulté la liste des accès à votre dossier",
     "emergency:access": "a accédé à votre dossier en urgence",
+    "content:create": "a ajouté une information à votre dossier",
+    "content:update": "a modifié une information de votre dossier",
+    "content:delete": "a supprimé une information de votre dossier",
+    "content:read": "a consulté vos informations personnelles",
+    "content:search": "a consulté vos informations personnelles",
+    "content:emergency-summary": "a consulté votre résumé d'urgence",
     "journal:read": "a consulté le journal de votre dossier",
     "record:open": "a ouvert votre dossier",
     "record:lookup": "a recherché votre dossier",

@@ -14,6 +14,7 @@ from litestar.types import ControllerRouterHandler
 from opendmp import __version__
 from opendmp.web import i18n, render
 from opendmp.web.account_pages import ROUTES as ACCOUNT_ROUTES
+from opendmp.web.content_pages import ROUTES as CONTENT_ROUTES
 from opendmp.web.counter_pages import ROUTES as COUNTER_ROUTES
 from opendmp.web.dashboard_pages import ROUTES as DASHBOARD_ROUTES
 from opendmp.web.document_pages import ROUTES as DOCUMENT_ROUTES
@@ -75,4 +76,5 @@ ROUTES: list[ControllerRouterHandler] = [
     *DOCUMENT_ROUTES,
     *RECORD_ROUTES,
     *SETTINGS_ROUTES,
+    *CONTENT_ROUTES,
 ]
