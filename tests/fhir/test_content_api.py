@@ -346,3 +346,12 @@ def test_only_the_holder_files_advance_directives_through_fhir(
         headers={**JSON_HEADERS, **bearer(runtime, DOCTOR)},
     )
     outcome(answer, 403, "forbidden")
+
+
+def test_the_capability_statement_lists_the_content_resources(client: TestClient[Any]) -> None:
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    body = client.get("/fhir/metadata").json()
+    CapabilityStatement.model_validate(body)
+    served = {r["type"] for r in body["rest"][0]["resource"]}
+    assert {*MODELS, "ImmunizationRecommendation"} <= served

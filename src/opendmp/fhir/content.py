@@ -546,3 +546,31 @@ def recommendation(record_id: uuid.UUID, report: ScheduleReport, made_at: dateti
 def iso_day(day: date) -> str:
     """A date as a FHIR dateTime at midnight UTC (dateCriterion.value is a dateTime)."""
     return f"{day.isoformat()}T00:00:00Z"
+
+
+def capability_resources() -> list[dict[str, Any]]:
+    """The content resources' entries of the CapabilityStatement (GET /fhir/metadata)."""
+    patient = [
+        {"name": "patient", "type": "reference", "documentation": "Patient/<record id> (required)"},
+        {"name": "patient.identifier", "type": "token", "documentation": "<INS system>|<NIR>"},
+    ]
+    interactions = [{"code": c} for c in ("create", "read", "update", "delete", "search-type")]
+    entries: list[dict[str, Any]] = [
+        {
+            "type": resource_type,
+            "interaction": interactions,
+            "versioning": "versioned-update",
+            "searchParam": patient,
+            "documentation": "the patient's expression libre or vaccination record: docs/api/contract.md",
+        }
+        for resource_type in KIND_OF_RESOURCE
+    ]
+    entries.append(
+        {
+            "type": "ImmunizationRecommendation",
+            "interaction": [{"code": "search-type"}],
+            "searchParam": patient,
+            "documentation": "computed from the French vaccination schedule (2025) and the recorded doses",
+        }
+    )
+    return entries

@@ -16,6 +16,7 @@ from opendmp.auth.hashing import AuthSecrets
 from opendmp.auth.tokens import Unauthenticated
 from opendmp.feed import service as reimbursements
 from opendmp.fhir import patient as fhir_patient
+from opendmp.fhir.content import capability_resources as content_capabilities
 from opendmp.fhir.json import FHIR_JSON, MAX_BODY, decode_resource, encode
 from opendmp.fhir.openapi import (
     CompartmentSearchOperation,
@@ -224,6 +225,7 @@ def capability_statement(request: Request[Any, Any, Any]) -> Response[bytes]:
                                 {"name": "_sort", "type": "string", "documentation": "-date (default) or date"},
                             ],
                         },
+                        *content_capabilities(),
                     ],
                 }
             ],
