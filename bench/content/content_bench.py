@@ -20,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests.factories, bench.benchlib
 
 from bench.benchlib import machine, machine_line
+from tests import factories as f
+
 from opendmp import migrate
 from opendmp.config import Environment, Settings
 from opendmp.content import service as content
@@ -27,7 +29,6 @@ from opendmp.content.schemas import Allergy, BloodGroup, PersonToNotify, Treatme
 from opendmp.identity.actor import Actor
 from opendmp.kit.db import unit_of_work
 from opendmp.runtime import build_runtime
-from tests import factories as f
 
 
 def main() -> None:

@@ -324,3 +324,11 @@ def test_a_representative_cannot_write_a_minors_advance_directives(runtime: Runt
             max_size=10**7,
         )
     assert ("document:create", "denied", parent.ins.value) in journal(runtime, record_id)
+
+
+def test_purging_the_record_deletes_its_content(runtime: Runtime, record: tuple[Ins, uuid.UUID]) -> None:
+    ins, record_id = record
+    add(runtime, Actor.patient(ins), record_id, BloodGroup(A_POS))
+    run(runtime, records.request_deletion, Actor.patient(ins), record_id)
+    run(runtime, records.purge_record, f.OPERATOR, record_id)
+    assert count_items(runtime, record_id) == 0

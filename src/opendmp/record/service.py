@@ -21,6 +21,7 @@ from opendmp.auth.patients import Credentials
 from opendmp.config import OpeningPolicy
 from opendmp.consent.models import Authorisation, AuthorisationKind
 from opendmp.consent.windows import window_days_for, window_end
+from opendmp.content.models import ContentRow
 from opendmp.document.models import Document, DocumentAuthor, DocumentExam, DocumentLookup, SubmissionSet
 from opendmp.document.vault import Vault
 from opendmp.feed.models import ReimbursementBatch
@@ -731,6 +732,7 @@ def erase_record_content(session: Session, record_id: uuid.UUID) -> None:
         Document,
         SubmissionSet,
         ReimbursementBatch,  # sealed claim lines (their key is shredded too)
+        ContentRow,  # the patient's sealed content (expression libre, vaccinations, directives' answers)
     )
     for model in purged:
         session.execute(delete(model).where(model.record_id == record_id))
