@@ -5,7 +5,8 @@ a counter agent opens a record and prints the credentials letter → the patient
 space with the letter's code and logs in with the one-time code (read from the file the outbox's
 file sender wrote) → uploads a document → a doctor logs in, finds the patient by the card's NIR,
 declares the patient's consent and reads the document → the patient sees that reading in the
-journal → the patient blocks the doctor → the doctor can no longer read it.
+journal → the patient blocks the doctor → the doctor can no longer read it, and logs out (here,
+then at the provider).
 
 Every main page on the way passes check_page (screenshots at phone and desktop width, axe-core,
 no console error). One live server for the whole journey (SQLite: the HTTP layers are the same
@@ -106,7 +107,7 @@ def log_in_at_provider(page: Any, watch: Watch, base: str, start: str, user: str
 
 
 def test_counter_opens_patient_activates_uploads_doctor_reads_patient_sees_it_and_blocks(
-    browser: Any, page: Any, watch: Watch, portal: str, settings: Settings, runtime: Runtime
+    browser: Any, page: Any, watch: Watch, portal: str, settings: Settings, runtime: Runtime, provider: Provider
 ) -> None:
     base = portal
 
@@ -215,5 +216,11 @@ def test_counter_opens_patient_activates_uploads_doctor_reads_patient_sees_it_an
     assert answer is not None and answer.status == 404
     again = dr.goto(pro_record_url)
     assert again is not None and again.status == 404
+
+    # 7. The doctor logs out: the session ends here, then at the provider.
+    dr.goto(base + "/pro")
+    dr.get_by_role("button", name="Se déconnecter").click()
+    dr.wait_for_url(re.compile(re.escape(provider.issuer) + ".*"))
+    assert dr.goto(base + "/pro").status == 401  # type: ignore[union-attr]
     patient.close()
     doctor.close()

@@ -600,7 +600,13 @@ def logout(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     rp = parties.parties.get(oidc.PROFESSIONAL if actor.kind is ActorKind.PROFESSIONAL else oidc.STAFF)
     end_session = rp.end_session_url(parties.after_logout) if rp is not None else None
     if end_session is not None:
-        return page.redirect(end_session)
+        # Not a 303: browsers apply the form's CSP form-action ('self') to a redirect that follows
+        # it, so the page that answers the logout sends the browser on to the provider itself.
+        return page.render(
+            "pro_logout.html",
+            title=page._("Vous êtes déconnecté(e)"),
+            end_session=end_session,
+        )
     return page.render(
         "message.html",
         title=page._("Vous êtes déconnecté(e)"),
