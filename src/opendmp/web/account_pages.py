@@ -42,12 +42,15 @@ from opendmp.web.patient_pages import (
 )
 
 TOTP_ISSUER = "DMP"
-ACCOUNT_NAV = [
-    ("/mon-dossier", "Mon dossier"),
-    ("/mon-compte/delegations", "Délégations"),
-    ("/mon-compte/application", "Application d'authentification"),
-    ("/mon-compte/mot-de-passe", "Mot de passe"),
-]
+
+
+def account_nav(page: Page) -> list[tuple[str, str]]:
+    return [
+        ("/mon-dossier", page._("Mon dossier")),
+        ("/mon-compte/delegations", page._("Délégations")),
+        ("/mon-compte/application", page._("Application d'authentification")),
+        ("/mon-compte/mot-de-passe", page._("Mot de passe")),
+    ]
 
 
 # ---------------------------------------------------------------- TOTP app
@@ -66,8 +69,8 @@ def _totp_page(
     return page.render(
         "totp.html",
         status,
-        title="Application d'authentification",
-        nav=ACCOUNT_NAV,
+        title=page._("Application d'authentification"),
+        nav=account_nav(page),
         secret=group(seed) if seed else None,
         uri=uri,
         enrolled=enrolled,
@@ -152,7 +155,7 @@ def totp_confirm(request: Request[Any, Any, Any], data: Form) -> Response[str]:
         return _totp_page(
             page,
             enrolled=True,
-            notice="Votre application est enregistrée : elle vous donnera le code à chaque connexion.",
+            notice=page._("Votre application est enregistrée : elle vous donnera le code à chaque connexion."),
         )
 
     def refused(error: DomainError) -> Response[str]:
@@ -197,8 +200,8 @@ def _delegations_page(
     return page.render(
         "delegations.html",
         status,
-        title="Délégations à un aidant",
-        nav=ACCOUNT_NAV,
+        title=page._("Délégations à un aidant"),
+        nav=account_nav(page),
         records=records,
         selected=chosen.record_id if chosen else None,
         delegations=rows,
@@ -206,14 +209,14 @@ def _delegations_page(
         fields=[
             _field(
                 "nir",
-                "Numéro de sécurité sociale de l'aidant (15 chiffres)",
+                page._("Numéro de sécurité sociale de l'aidant (15 chiffres)"),
                 value=v.get("nir", ""),
                 error=e.get("nir"),
                 inputmode="numeric",
                 autocomplete="off",
-                hint="Il figure sur sa carte Vitale. L'aidant se connecte avec son propre espace DMP.",
+                hint=page._("Il figure sur sa carte Vitale. L'aidant se connecte avec son propre espace DMP."),
             ),
-            _field("nom", "Nom et prénom de l'aidant", value=v.get("nom", ""), error=e.get("nom")),
+            _field("nom", page._("Nom et prénom de l'aidant"), value=v.get("nom", ""), error=e.get("nom")),
         ],
     )
 
@@ -257,7 +260,7 @@ def delegation_grant(request: Request[Any, Any, Any], data: Form) -> Response[st
     with unit_of_work(edge.runtime.sessions) as db:
         record = next((r for r in _managed_records(db, actor) if r.record_id == selected), None)
     if record is None:
-        return _delegations_page(page, actor, 404, notice="Ce dossier n'est pas l'un des vôtres.")
+        return _delegations_page(page, actor, 404, notice=page._("Ce dossier n'est pas l'un des vôtres."))
     record_id = record.record_id
 
     def work(db: Session) -> Response[str]:
@@ -293,7 +296,7 @@ def delegation_revoke(request: Request[Any, Any, Any], data: Form) -> Response[s
     with unit_of_work(edge.runtime.sessions) as db:
         record = next((r for r in _managed_records(db, actor) if r.record_id == selected), None)
     if record is None or delegation_id is None:
-        return _delegations_page(page, actor, 404, notice="Cette délégation n'existe pas.")
+        return _delegations_page(page, actor, 404, notice=page._("Cette délégation n'existe pas."))
     record_id = record.record_id
 
     def work(db: Session) -> Response[str]:
@@ -303,7 +306,9 @@ def delegation_revoke(request: Request[Any, Any, Any], data: Form) -> Response[s
     return _run(
         page,
         work,
-        lambda error: _delegations_page(page, actor, 404, selected=record_id, notice="Cette délégation n'existe pas."),
+        lambda error: _delegations_page(
+            page, actor, 404, selected=record_id, notice=page._("Cette délégation n'existe pas.")
+        ),
     )
 
 

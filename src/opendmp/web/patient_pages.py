@@ -164,10 +164,10 @@ def _csrf_refused(page: Page) -> Response[str]:
     return page.render(
         "message.html",
         403,
-        title="Formulaire expiré",
-        alert="Ce formulaire a expiré ou ne vient pas de ce site. Rechargez la page et recommencez.",
+        title=page._("Formulaire expiré"),
+        alert=page._("Ce formulaire a expiré ou ne vient pas de ce site. Rechargez la page et recommencez."),
         lines=[],
-        links=[("/connexion", "Se connecter")],
+        links=[("/connexion", page._("Se connecter"))],
     )
 
 
@@ -184,10 +184,10 @@ def _too_many(page: Page, seconds: int) -> Response[str]:
         "message.html",
         429,
         headers={"Retry-After": str(seconds)},
-        title="Trop de tentatives",
-        alert=f"Trop de tentatives. Pour votre sécurité, réessayez dans {minutes} minute(s).",
-        lines=["Si vous avez oublié votre mot de passe, vous pouvez le réinitialiser."],
-        links=[("/mot-de-passe-oublie", "Mot de passe oublié")],
+        title=page._("Trop de tentatives"),
+        alert=page._("Trop de tentatives. Pour votre sécurité, réessayez dans {minutes} minute(s).", minutes=minutes),
+        lines=[page._("Si vous avez oublié votre mot de passe, vous pouvez le réinitialiser.")],
+        links=[("/mot-de-passe-oublie", page._("Mot de passe oublié"))],
     )
 
 
@@ -221,10 +221,10 @@ def _current(page: Page, stage: SessionStage) -> tuple[str, login_sessions.Curre
         return page.render(
             "message.html",
             401,
-            title="Connexion nécessaire",
-            alert="Votre session a expiré ou n'est pas valable. Veuillez vous connecter.",
+            title=page._("Connexion nécessaire"),
+            alert=page._("Votre session a expiré ou n'est pas valable. Veuillez vous connecter."),
             lines=[],
-            links=[("/connexion", "Se connecter"), ("/activation", "Activer mon espace")],
+            links=[("/connexion", page._("Se connecter")), ("/activation", page._("Activer mon espace"))],
         )
     assert token is not None
     page.session(token)
@@ -310,27 +310,31 @@ def _login_form(
     return page.render(
         "form.html",
         status,
-        title="Se connecter à mon espace DMP",
+        title=page._("Se connecter à mon espace DMP"),
         action="/connexion",
-        submit="Continuer",
+        submit=page._("Continuer"),
         notice=notice,
         fields=[
             _field(
                 "identifiant",
-                "Identifiant",
+                page._("Identifiant"),
                 value=identifier,
                 autocomplete="username",
-                hint="Il figure sur le courrier reçu à l'ouverture de votre dossier (par exemple ABCDE-FGHJK).",
+                hint=page._("Il figure sur le courrier reçu à l'ouverture de votre dossier (par exemple ABCDE-FGHJK)."),
             ),
-            _field("mot_de_passe", "Mot de passe", "password", autocomplete="current-password", error=error),
-            _field("se_souvenir", "Se souvenir de mon identifiant sur cet appareil", "checkbox", value=remember),
+            _field("mot_de_passe", page._("Mot de passe"), "password", autocomplete="current-password", error=error),
+            _field(
+                "se_souvenir", page._("Se souvenir de mon identifiant sur cet appareil"), "checkbox", value=remember
+            ),
         ],
         links=[
-            ("/identifiant-oublie", "Identifiant oublié"),
-            ("/mot-de-passe-oublie", "Mot de passe oublié"),
-            ("/activation", "Première connexion : activer mon espace"),
+            ("/identifiant-oublie", page._("Identifiant oublié")),
+            ("/mot-de-passe-oublie", page._("Mot de passe oublié")),
+            ("/activation", page._("Première connexion : activer mon espace")),
         ],
-        extra_forms=[("/connexion/oublier", "Ne plus retenir mon identifiant sur cet appareil")] if identifier else [],
+        extra_forms=[("/connexion/oublier", page._("Ne plus retenir mon identifiant sur cet appareil"))]
+        if identifier
+        else [],
     )
 
 
@@ -374,7 +378,7 @@ def login_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
         message = (
             error.message
             if isinstance(error, patients.LoginRefused)
-            else ("Aucun téléphone ni courriel vérifié : adressez-vous à un guichet de l'Assurance Maladie.")
+            else page._("Aucun téléphone ni courriel vérifié : adressez-vous à un guichet de l'Assurance Maladie.")
         )
         return _login_form(page, _status_of(error), identifier, remember, error=message)
 
@@ -397,14 +401,16 @@ def _code_form(page: Page, status: int = 200, error: str | None = None, notice: 
     return page.render(
         "form.html",
         status,
-        title="Code de connexion",
+        title=page._("Code de connexion"),
         action="/connexion/code",
-        submit="Se connecter",
+        submit=page._("Se connecter"),
         notice=notice,
-        intro="Saisissez le code à 6 chiffres reçu par SMS ou courriel (ou celui de votre application).",
-        fields=[_field("code", "Code à 6 chiffres", autocomplete="one-time-code", inputmode="numeric", error=error)],
+        intro=page._("Saisissez le code à 6 chiffres reçu par SMS ou courriel (ou celui de votre application)."),
+        fields=[
+            _field("code", page._("Code à 6 chiffres"), autocomplete="one-time-code", inputmode="numeric", error=error)
+        ],
         links=[],
-        extra_forms=[("/connexion/code/renvoyer", "Recevoir un nouveau code")],
+        extra_forms=[("/connexion/code/renvoyer", page._("Recevoir un nouveau code"))],
     )
 
 
@@ -461,7 +467,9 @@ def code_resend(request: Request[Any, Any, Any], data: Form) -> Response[str]:
 
     def work(db: Session) -> Response[str]:
         where = patients.send_login_code(db, account_id, edge.runtime.clock.now(), edge.secrets)
-        return _code_form(page, notice=f"Un nouveau code a été envoyé ({where})." if where else None)
+        return _code_form(
+            page, notice=page._("Un nouveau code a été envoyé ({where}).", where=where) if where else None
+        )
 
     return _run(page, work, lambda error: _code_form(page, 400, error=error.message))
 
@@ -488,7 +496,10 @@ def logout(request: Request[Any, Any, Any], data: Form) -> Response[str]:
     page.cookies.append(edge.expired(edge.session_cookie))
     page.binding, page.logged_in = None, False
     return page.render(
-        "message.html", title="Vous êtes déconnecté(e)", lines=["À bientôt."], links=[("/connexion", "Se reconnecter")]
+        "message.html",
+        title=page._("Vous êtes déconnecté(e)"),
+        lines=[page._("À bientôt.")],
+        links=[("/connexion", page._("Se reconnecter"))],
     )
 
 
@@ -503,22 +514,22 @@ def _activation_form(
     return page.render(
         "form.html",
         status,
-        title="Activer mon espace DMP",
+        title=page._("Activer mon espace DMP"),
         action="/activation",
-        submit="Continuer",
-        intro="Munissez-vous du courrier remis à l'ouverture de votre dossier et de votre carte Vitale.",
+        submit=page._("Continuer"),
+        intro=page._("Munissez-vous du courrier remis à l'ouverture de votre dossier et de votre carte Vitale."),
         fields=[
             _field(
                 "code",
-                "Code d'activation provisoire",
+                page._("Code d'activation provisoire"),
                 value=v.get("code", ""),
                 error=e.get("code"),
-                hint="12 caractères, par exemple ABCD-EFGH-JKMN. Il est valable 6 semaines.",
+                hint=page._("12 caractères, par exemple ABCD-EFGH-JKMN. Il est valable 6 semaines."),
                 autocomplete="off",
             ),
             _field(
                 "nir",
-                "Numéro de sécurité sociale (15 chiffres)",
+                page._("Numéro de sécurité sociale (15 chiffres)"),
                 value=v.get("nir", ""),
                 error=e.get("nir"),
                 inputmode="numeric",
@@ -526,21 +537,21 @@ def _activation_form(
             ),
             _field(
                 "date_naissance",
-                "Date de naissance",
+                page._("Date de naissance"),
                 "date",
                 value=v.get("date_naissance", ""),
                 error=e.get("date_naissance"),
                 autocomplete="bday",
-                hint="Ou, à la place, le numéro de série de votre carte Vitale ci-dessous.",
+                hint=page._("Ou, à la place, le numéro de série de votre carte Vitale ci-dessous."),
             ),
             _field(
                 "numero_carte",
-                "Numéro de série de la carte Vitale (facultatif)",
+                page._("Numéro de série de la carte Vitale (facultatif)"),
                 value=v.get("numero_carte", ""),
                 autocomplete="off",
             ),
         ],
-        links=[("/connexion", "J'ai déjà activé mon espace : me connecter")],
+        links=[("/connexion", page._("J'ai déjà activé mon espace : me connecter"))],
         extra_forms=[],
     )
 
@@ -564,7 +575,10 @@ def activation_submit(request: Request[Any, Any, Any], data: Form) -> Response[s
     born, serial = _date(data, "date_naissance"), _text(data, "numero_carte") or None
     if born is None and serial is None:
         return _activation_form(
-            page, 400, data, {"date_naissance": "Indiquez votre date de naissance (ou le numéro de votre carte)."}
+            page,
+            400,
+            data,
+            {"date_naissance": page._("Indiquez votre date de naissance (ou le numéro de votre carte).")},
         )
     now = edge.runtime.clock.now()
 
@@ -589,13 +603,17 @@ def _password_form(page: Page, status: int = 200, error: str | None = None) -> R
     return page.render(
         "form.html",
         status,
-        title="Choisir mon mot de passe",
+        title=page._("Choisir mon mot de passe"),
         action="/activation/mot-de-passe",
-        submit="Continuer",
-        intro=f"Au moins {patients.PASSWORD_MIN} caractères. Une phrase de plusieurs mots est facile à retenir.",
+        submit=page._("Continuer"),
+        intro=page._(
+            "Au moins {n} caractères. Une phrase de plusieurs mots est facile à retenir.", n=patients.PASSWORD_MIN
+        ),
         fields=[
-            _field("mot_de_passe", "Nouveau mot de passe", "password", autocomplete="new-password", error=error),
-            _field("confirmation", "Confirmez le mot de passe", "password", autocomplete="new-password"),
+            _field(
+                "mot_de_passe", page._("Nouveau mot de passe"), "password", autocomplete="new-password", error=error
+            ),
+            _field("confirmation", page._("Confirmez le mot de passe"), "password", autocomplete="new-password"),
         ],
         links=[],
         extra_forms=[],
@@ -620,7 +638,7 @@ def activation_password_submit(request: Request[Any, Any, Any], data: Form) -> R
         return found
     password = str(data.get("mot_de_passe") or "")
     if password != str(data.get("confirmation") or ""):
-        return _password_form(page, 400, "Les deux mots de passe ne sont pas identiques.")
+        return _password_form(page, 400, page._("Les deux mots de passe ne sont pas identiques."))
     account_id = found[1].account_id
     assert account_id is not None
 
@@ -638,22 +656,22 @@ def _contact_form(
     return page.render(
         "form.html",
         status,
-        title="Mon téléphone ou mon courriel",
+        title=page._("Mon téléphone ou mon courriel"),
         action="/activation/contact",
-        submit="Recevoir un code",
-        intro="Vous y recevrez un code à chaque connexion.",
+        submit=page._("Recevoir un code"),
+        intro=page._("Vous y recevrez un code à chaque connexion."),
         fields=[
             _field(
                 "canal",
-                "Recevoir les codes par",
+                page._("Recevoir les codes par"),
                 "radio",
                 value=v.get("canal", "sms"),
                 error=e.get("canal"),
-                options=[("sms", "SMS"), ("email", "Courriel")],
+                options=[("sms", page._("SMS")), ("email", page._("Courriel"))],
             ),
             _field(
                 "adresse",
-                "Numéro de téléphone portable ou adresse de courriel",
+                page._("Numéro de téléphone portable ou adresse de courriel"),
                 value=v.get("adresse", ""),
                 error=e.get("adresse"),
                 autocomplete="on",
@@ -687,7 +705,7 @@ def activation_contact_submit(request: Request[Any, Any, Any], data: Form) -> Re
     try:
         channel = SecondFactor(_text(data, "canal"))
     except ValueError:
-        return _contact_form(page, 400, data, {"canal": "Choisissez SMS ou courriel."})
+        return _contact_form(page, 400, data, {"canal": page._("Choisissez SMS ou courriel.")})
 
     def work(db: Session) -> Response[str]:
         patients.send_contact_code(
@@ -696,7 +714,8 @@ def activation_contact_submit(request: Request[Any, Any, Any], data: Form) -> Re
         return page.redirect("/activation/verification")
 
     def refused(error: DomainError) -> Response[str]:
-        message = "Ce numéro ou cette adresse n'est pas valable." if isinstance(error, InvalidInput) else error.message
+        invalid = isinstance(error, InvalidInput)
+        message = page._("Ce numéro ou cette adresse n'est pas valable.") if invalid else error.message
         return _contact_form(page, 400, data, {"adresse": message})
 
     return _run(page, work, refused)
@@ -706,12 +725,14 @@ def _verification_form(page: Page, status: int = 200, error: str | None = None) 
     return page.render(
         "form.html",
         status,
-        title="Vérifier mon téléphone ou mon courriel",
+        title=page._("Vérifier mon téléphone ou mon courriel"),
         action="/activation/verification",
-        submit="Activer mon espace",
-        intro="Saisissez le code à 6 chiffres que nous venons de vous envoyer.",
-        fields=[_field("code", "Code à 6 chiffres", autocomplete="one-time-code", inputmode="numeric", error=error)],
-        links=[("/activation/contact", "Changer de numéro ou d'adresse")],
+        submit=page._("Activer mon espace"),
+        intro=page._("Saisissez le code à 6 chiffres que nous venons de vous envoyer."),
+        fields=[
+            _field("code", page._("Code à 6 chiffres"), autocomplete="one-time-code", inputmode="numeric", error=error)
+        ],
+        links=[("/activation/contact", page._("Changer de numéro ou d'adresse"))],
         extra_forms=[],
     )
 
@@ -745,12 +766,14 @@ def activation_verification_submit(request: Request[Any, Any, Any], data: Form) 
         page.binding = None
         return page.render(
             "message.html",
-            title="Votre espace DMP est activé",
+            title=page._("Votre espace DMP est activé"),
             lines=[
-                f"Votre identifiant : {group(account.login_id, 5)}. Il est retenu sur cet appareil.",
-                "Connectez-vous avec votre identifiant, votre mot de passe et le code reçu à chaque connexion.",
+                page._(
+                    "Votre identifiant : {login}. Il est retenu sur cet appareil.", login=group(account.login_id, 5)
+                ),
+                page._("Connectez-vous avec votre identifiant, votre mot de passe et le code reçu à chaque connexion."),
             ],
-            links=[("/connexion", "Se connecter")],
+            links=[("/connexion", page._("Se connecter"))],
         )
 
     return _run(page, work, lambda error: _verification_form(page, _status_of(error), error.message))
@@ -766,14 +789,26 @@ def _change_form(
     return page.render(
         "form.html",
         status,
-        title="Changer mon mot de passe",
+        title=page._("Changer mon mot de passe"),
         action="/mon-compte/mot-de-passe",
-        submit="Changer",
+        submit=page._("Changer"),
         notice=notice,
-        intro="Vos autres sessions ouvertes seront fermées.",
+        intro=page._("Vos autres sessions ouvertes seront fermées."),
         fields=[
-            _field("actuel", "Mot de passe actuel", "password", autocomplete="current-password", error=e.get("actuel")),
-            _field("nouveau", "Nouveau mot de passe", "password", autocomplete="new-password", error=e.get("nouveau")),
+            _field(
+                "actuel",
+                page._("Mot de passe actuel"),
+                "password",
+                autocomplete="current-password",
+                error=e.get("actuel"),
+            ),
+            _field(
+                "nouveau",
+                page._("Nouveau mot de passe"),
+                "password",
+                autocomplete="new-password",
+                error=e.get("nouveau"),
+            ),
         ],
         links=[],
         extra_forms=[],
@@ -812,7 +847,7 @@ def change_password_submit(request: Request[Any, Any, Any], data: Form) -> Respo
             source_address=address_of(request),
             subject=current.subject,
         )
-        return _change_form(page, notice="Votre mot de passe a été changé ; vos autres sessions sont fermées.")
+        return _change_form(page, notice=page._("Votre mot de passe a été changé ; vos autres sessions sont fermées."))
 
     def refused(error: DomainError) -> Response[str]:
         where = "actuel" if isinstance(error, patients.LoginRefused) else "nouveau"
@@ -835,16 +870,16 @@ def _lost_identifier_form(
     return page.render(
         "form.html",
         status,
-        title="Identifiant oublié",
+        title=page._("Identifiant oublié"),
         action="/identifiant-oublie",
-        submit="Recevoir mon identifiant",
+        submit=page._("Recevoir mon identifiant"),
         notice=notice,
-        intro="Nous l'envoyons au téléphone ou au courriel vérifié de votre espace.",
+        intro=page._("Nous l'envoyons au téléphone ou au courriel vérifié de votre espace."),
         fields=[
-            _field("nir", "Numéro de sécurité sociale (15 chiffres)", inputmode="numeric", error=e.get("nir")),
-            _field("date_naissance", "Date de naissance", "date", error=e.get("date_naissance")),
+            _field("nir", page._("Numéro de sécurité sociale (15 chiffres)"), inputmode="numeric", error=e.get("nir")),
+            _field("date_naissance", page._("Date de naissance"), "date", error=e.get("date_naissance")),
         ],
-        links=[("/connexion", "Se connecter")],
+        links=[("/connexion", page._("Se connecter"))],
         extra_forms=[],
     )
 
@@ -861,7 +896,7 @@ def lost_identifier_submit(request: Request[Any, Any, Any], data: Form) -> Respo
         return limited
     born = _date(data, "date_naissance")
     if born is None:
-        return _lost_identifier_form(page, 400, errors={"date_naissance": "Indiquez votre date de naissance."})
+        return _lost_identifier_form(page, 400, errors={"date_naissance": page._("Indiquez votre date de naissance.")})
 
     def work(db: Session) -> Response[str]:
         patients.recover_identifier(
@@ -869,7 +904,9 @@ def lost_identifier_submit(request: Request[Any, Any, Any], data: Form) -> Respo
         )
         return _lost_identifier_form(
             page,
-            notice="Si ces informations correspondent à un espace activé, votre identifiant vient de vous être envoyé.",
+            notice=page._(
+                "Si ces informations correspondent à un espace activé, votre identifiant vient de vous être envoyé."
+            ),
         )
 
     return _run(page, work, lambda error: _lost_identifier_form(page, 400, errors={"nir": error.message}))
@@ -880,13 +917,14 @@ def _lost_password_form(page: Page, status: int = 200) -> Response[str]:
     return page.render(
         "form.html",
         status,
-        title="Mot de passe oublié",
+        title=page._("Mot de passe oublié"),
         action="/mot-de-passe-oublie",
-        submit="Recevoir un code",
-        intro="Nous envoyons un code au téléphone ou au courriel vérifié de votre espace. Sans accès à ceux-ci, "
-        "adressez-vous à un guichet de l'Assurance Maladie avec votre carte Vitale.",
-        fields=[_field("identifiant", "Identifiant", autocomplete="username")],
-        links=[("/identifiant-oublie", "Identifiant oublié")],
+        submit=page._("Recevoir un code"),
+        intro=page._(
+            "Nous envoyons un code au téléphone ou au courriel vérifié de votre espace. Sans accès à ceux-ci, adressez-vous à un guichet de l'Assurance Maladie avec votre carte Vitale."  # noqa: E501 - one literal: the English catalogue is keyed by it
+        ),
+        fields=[_field("identifiant", page._("Identifiant"), autocomplete="username")],
+        links=[("/identifiant-oublie", page._("Identifiant oublié"))],
         extra_forms=[],
     )
 
@@ -926,13 +964,25 @@ def _recovery_form(page: Page, status: int = 200, errors: dict[str, str] | None 
     return page.render(
         "form.html",
         status,
-        title="Nouveau mot de passe",
+        title=page._("Nouveau mot de passe"),
         action="/mot-de-passe-oublie/code",
-        submit="Valider",
-        intro="Si l'identifiant correspond à un espace activé, un code vient d'être envoyé.",
+        submit=page._("Valider"),
+        intro=page._("Si l'identifiant correspond à un espace activé, un code vient d'être envoyé."),
         fields=[
-            _field("code", "Code à 6 chiffres", autocomplete="one-time-code", inputmode="numeric", error=e.get("code")),
-            _field("nouveau", "Nouveau mot de passe", "password", autocomplete="new-password", error=e.get("nouveau")),
+            _field(
+                "code",
+                page._("Code à 6 chiffres"),
+                autocomplete="one-time-code",
+                inputmode="numeric",
+                error=e.get("code"),
+            ),
+            _field(
+                "nouveau",
+                page._("Nouveau mot de passe"),
+                "password",
+                autocomplete="new-password",
+                error=e.get("nouveau"),
+            ),
         ],
         links=[],
         extra_forms=[],
@@ -976,9 +1026,9 @@ def recovery_code_submit(request: Request[Any, Any, Any], data: Form) -> Respons
         page.binding = None
         return page.render(
             "message.html",
-            title="Mot de passe changé",
-            lines=["Votre mot de passe a été changé et vos sessions ouvertes ont été fermées."],
-            links=[("/connexion", "Se connecter")],
+            title=page._("Mot de passe changé"),
+            lines=[page._("Votre mot de passe a été changé et vos sessions ouvertes ont été fermées.")],
+            links=[("/connexion", page._("Se connecter"))],
         )
 
     def refused(error: DomainError) -> Response[str]:
