@@ -111,3 +111,12 @@ def test_directives_with_missing_answers_name_each_and_exit_2(nir: str, cli: Any
     assert "version 2, replaces DocumentReference/" in again.output
     professional = cli("directives", "write", nir, str(path), "--rpps", DOCTOR)
     assert professional.exit_code != 0
+
+
+def test_a_free_note_is_added_and_listed(nir: str, cli: Any) -> None:
+    added = cli("content", "note", nir, "--text", "Porteuse d'un pacemaker", "--title", "À savoir", "--ins", nir)
+    assert added.exit_code == 0, added.output
+    listed = cli("content", "list", nir, "--kind", "note", "--ins", nir)
+    assert "À savoir : Porteuse d'un pacemaker" in listed.output
+    empty = cli("content", "note", nir, "--text", "  ", "--ins", nir)
+    assert empty.exit_code == 2 and "note.text" in empty.output

@@ -332,3 +332,16 @@ def test_purging_the_record_deletes_its_content(runtime: Runtime, record: tuple[
     run(runtime, records.request_deletion, Actor.patient(ins), record_id)
     run(runtime, records.purge_record, f.OPERATOR, record_id)
     assert count_items(runtime, record_id) == 0
+
+
+def test_a_blocked_professional_reads_no_content_even_authorised(
+    runtime: Runtime, record: tuple[Ins, uuid.UUID]
+) -> None:
+    ins, record_id = record
+    add(runtime, Actor.patient(ins), record_id, Allergy(text="Latex"))
+    run(runtime, consents.block, Actor.patient(ins), record_id, DOCTOR.id)
+    with pytest.raises(HiddenFromActor):
+        run(runtime, content.emergency_summary, DOCTOR, record_id, keys=runtime.vault.keys)
+    with pytest.raises(HiddenFromActor):
+        run(runtime, content.list_content, DOCTOR, record_id, [ContentKind.ALLERGY], keys=runtime.vault.keys)
+    assert ("content:emergency-summary", "denied", DOCTOR.id) in journal(runtime, record_id)

@@ -164,6 +164,29 @@ def content_add(
     _print_items([item], as_json)
 
 
+@content_app.command("note")
+def content_note(
+    record: str,
+    text: Annotated[str, typer.Option("--text", help="the note, in the patient's words")],
+    title: Annotated[str | None, typer.Option("--title")] = None,
+    ins: InsOption = None,
+    rpps: RppsOption = None,
+) -> None:
+    """Add a free note (expression libre; not served as a FHIR resource)."""
+    from opendmp import cli
+    from opendmp.content import service
+    from opendmp.content.schemas import Note
+    from opendmp.kit.db import unit_of_work
+
+    with cli.runtime_scope() as runtime, cli.domain_errors():
+        actor, record_id = _actor(runtime, ins, rpps), _record(runtime, record)
+        with unit_of_work(runtime.sessions) as session:
+            item = service.add_content(
+                session, actor, record_id, Note(text, title), runtime.clock.now(), runtime.vault.keys
+            )
+    cli.out.print(f"{item.id} note v{item.version}", highlight=False, markup=False)
+
+
 def _day(text: str, option: str) -> date:
     from opendmp import cli
 

@@ -19,6 +19,7 @@ from opendmp.content.schemas import (
     ContentData,
     ContentItem,
     ContentKind,
+    Note,
     PersonToNotify,
     Treatment,
     Vaccination,
@@ -419,6 +420,8 @@ def describe_item(item: ContentItem) -> str:
         return " — ".join(x for x in (name, data.text or "", data.dosage or "") if x)
     if isinstance(data, PersonToNotify):
         return " — ".join(x for x in (data.name, data.phone or "", data.email or "") if x)
+    if isinstance(data, Note):
+        return f"{data.title} : {data.text}" if data.title else data.text
     return str(item.kind)
 
 
