@@ -188,8 +188,20 @@ def demo(
             err.print(f"loading demo data: {patients} patients (seed {seed_value})…")
             with progress() as bar:
                 task = bar.add_task("records", total=patients)
+                # The openings span the weeks up to the last complete one, so the dashboard's curves
+                # (/exploitation/tableau-de-bord) reach today and project the target from a real pace.
+                from datetime import timedelta
+
+                from opendmp.seed import DEFAULT_WEEKS
+
+                today = runtime.clock.now().date()
+                start = today - timedelta(days=today.weekday(), weeks=DEFAULT_WEEKS)
                 seed_platform(
-                    runtime, patients=patients, seed=seed_value, on_progress=lambda n: bar.update(task, completed=n)
+                    runtime,
+                    patients=patients,
+                    seed=seed_value,
+                    start=start,
+                    on_progress=lambda n: bar.update(task, completed=n),
                 )
         from opendmp.jobs import run_jobs
 
@@ -300,7 +312,8 @@ def _demo_provider(s: Settings, base: str, sample: dict[str, str], *, enabled: b
             f"  pharmacist (counter):    {base}/connexion/pro → user pharmacien-demo "
             f"(RPPS {sample['pharmacist']}, opens records at {base}/guichet/ouverture)\n"
             f"  counter agent (CPAM):    {base}/connexion/agent → user agent-demo\n"
-            f"  operator:                {base}/connexion/agent → user operateur-demo\n"
+            f"  operator:                {base}/connexion/agent → user operateur-demo "
+            f"(deployment dashboard: {base}/exploitation/tableau-de-bord)\n"
         )
 
 

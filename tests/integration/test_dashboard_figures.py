@@ -102,7 +102,7 @@ def test_an_establishments_software_filing_counts_it_as_feeding_and_university_h
     ]
 
 
-def test_a_record_without_a_document_30_days_after_opening_counts_as_still_empty(
+def test_a_record_without_a_document_30_days_after_its_opening_week_counts_as_still_empty(
     runtime: Runtime, clock: FrozenClock
 ) -> None:
     doctor = f.add_professional(runtime, "10000000002", "10")
@@ -113,6 +113,8 @@ def test_a_record_without_a_document_30_days_after_opening_counts_as_still_empty
     _submit(runtime, doctor, filled.record.id)
     _submit(runtime, doctor, filled.record.id)  # a second document changes nothing
     clock.advance(timedelta(days=31))
+    assert figures(runtime)["emptyAfter30Days"]["opened"] == 0  # their week ended less than 30 days ago
+    clock.advance(timedelta(days=7))
     f.open_record(runtime, agent, *f.person(order=4))  # too recent to be counted empty
     _submit(runtime, doctor, filled_late.record.id)  # filled after 30 days: no longer empty
     shown = figures(runtime)["emptyAfter30Days"]

@@ -27,7 +27,6 @@ from opendmp.stats.models import (
     Feeder,
     FilledCount,
     Opener,
-    OpeningCount,
     OpeningRegionCount,
     OpeningWeekCount,
     WeekActiveCount,
@@ -155,14 +154,14 @@ def dashboard_figures(session: Session, actor: Actor, now: datetime, *, target: 
         )
     this_week = totals.get(current, 0)
 
-    # Activation and empty records: whole sums, and the last 30 days of the daily rows.
+    # Activation, and records still empty: those opened in the weeks that ended at least 30 days
+    # ago (whole weeks: the weekly counters, not thousands of daily rows) minus those of them that
+    # have received a document since.
     activated = _sum(session, ActivationCount.count)
-    cutoff = today - EMPTY_AFTER
-    opened_recently = _sum(session, OpeningCount.count, OpeningCount.day > cutoff)
-    filled = _sum(session, FilledCount.count)
-    filled_recently = _sum(session, FilledCount.count, FilledCount.opened_day > cutoff)
-    old_enough = total - opened_recently
-    empty = max(0, old_enough - (filled - filled_recently))
+    cutoff = week_of(today - EMPTY_AFTER)
+    old_enough = sum(n for week, n in totals.items() if week < cutoff)
+    filled = _sum(session, FilledCount.count, FilledCount.opened_day < cutoff)
+    empty = max(0, old_enough - filled)
 
     # Documents by week and source, and by type.
     doc_weeks: dict[date, Counter[str]] = defaultdict(Counter)
@@ -215,7 +214,7 @@ def dashboard_figures(session: Session, actor: Actor, now: datetime, *, target: 
         "projection": projection.as_json(),
         "activation": {"activated": activated, "rate": round(activated / total, 4) if total else None},
         "emptyAfter30Days": {
-            "openedBefore": cutoff.isoformat(),
+            "openedBefore": cutoff.isoformat(),  # opened before this Monday: at least 30 days ago
             "opened": old_enough,
             "empty": empty,
             "share": round(empty / old_enough, 4) if old_enough else None,
