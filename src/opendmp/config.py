@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     log_json: bool = True
     # The deployment's target of records opened: the dashboard projects the date it is reached.
     stats_target: int = Field(default=40_000_000, ge=1)
+    # The dashboard's figures are recomputed at most this often per process (0: at each request).
+    stats_cache_seconds: float = Field(default=10.0, ge=0)
     # Who may scrape /metrics (no token): comma-separated CIDRs of the monitoring hosts.
     metrics_allow: str = "127.0.0.1/32,::1/128"
 

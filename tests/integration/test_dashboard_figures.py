@@ -205,3 +205,26 @@ def test_the_new_aggregates_hold_no_patient_identifier() -> None:
     for model in (OpeningWeekCount, DocumentWeekCount, ActivationCount, FilledCount, WeekUser, WeekActiveCount):
         names = {column.name for column in model.__table__.columns}  # type: ignore[attr-defined]
         assert not names & {"record_id", "ins_value", "ins_system", "rpps", "finess", "opened_by", "user_id"}
+
+
+def test_cached_figures_are_shared_for_their_lifetime_and_the_policy_still_answers_each_time(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opendmp.stats import dashboard
+
+    moments = iter([100.0, 105.0, 111.0])
+    monkeypatch.setattr(dashboard.time, "monotonic", lambda: next(moments))
+    cache = dashboard.FiguresCache(ttl=10)
+    agent = Actor.counter_agent("agent-1")
+
+    def read(actor: Actor = OPERATOR) -> dict[str, Any]:
+        with unit_of_work(runtime.sessions) as session:
+            return dashboard.cached_figures(session, actor, runtime.clock.now(), target=TARGET, cache=cache)
+
+    f.open_record(runtime, agent, *f.person(order=1))
+    assert read()["recordsOpened"] == 1  # t=100: computed
+    f.open_record(runtime, agent, *f.person(order=2))
+    assert read()["recordsOpened"] == 1  # t=105: the same figures
+    with pytest.raises(AccessDenied):
+        read(Actor.professional("10000000002", "10"))  # refused before the cache is asked
+    assert read()["recordsOpened"] == 2  # t=111: recomputed

@@ -5,6 +5,8 @@ documents. Operators only (policy action stats:read)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -114,6 +116,37 @@ def dashboard_figures(session: Session, actor: Actor, now: datetime, *, target: 
     """Everything the dashboard shows, as JSON-ready data (the `/donnees.json` endpoint and
     `opendmp stats --json` share it)."""
     access.require(session, actor, Action.STATS_READ, None, now)
+    return _compute(session, now, target)
+
+
+class FiguresCache:
+    """The figures of the last `ttl` seconds, shared by the operators' requests of one process:
+    the aggregates move by the minute, and many operators (or a wall screen refreshing) should
+    not each recompute them. The policy still answers every request (`cached_figures`)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._value: tuple[float, int, dict[str, Any]] | None = None
+
+    def get(self, session: Session, now: datetime, target: int) -> dict[str, Any]:
+        with self._lock:  # one recomputation at a time; the others wait for it, then share it
+            clock = time.monotonic()
+            if self._value is not None and clock - self._value[0] < self.ttl and self._value[1] == target:
+                return self._value[2]
+            figures = _compute(session, now, target)
+            self._value = (clock, target, figures)
+            return figures
+
+
+def cached_figures(
+    session: Session, actor: Actor, now: datetime, *, target: int, cache: FiguresCache
+) -> dict[str, Any]:
+    access.require(session, actor, Action.STATS_READ, None, now)
+    return cache.get(session, now, target)
+
+
+def _compute(session: Session, now: datetime, target: int) -> dict[str, Any]:
     today = now.date()
     current = week_of(today)
 

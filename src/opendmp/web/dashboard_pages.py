@@ -22,7 +22,7 @@ from opendmp.identity.actor import Actor, ActorKind
 from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import AccessDenied, HiddenFromActor
 from opendmp.kit.threads import threaded
-from opendmp.stats.dashboard import csv_tables, dashboard_figures, format_fr
+from opendmp.stats.dashboard import FiguresCache, cached_figures, csv_tables, format_fr
 from opendmp.web.patient_pages import Page, _current, address_of, edge_of
 from opendmp.web.pro_pages import HOME, LOGOUT, OPERATOR_LINKS
 
@@ -101,6 +101,14 @@ TEXTS = {
 }
 
 
+def _cache_of(runtime: Any) -> FiguresCache:
+    cache: FiguresCache | None = getattr(runtime, "_dashboard_cache", None)
+    if cache is None:
+        cache = FiguresCache(runtime.settings.stats_cache_seconds)
+        runtime._dashboard_cache = cache
+    return cache
+
+
 def _figures(request: Request[Any, Any, Any]) -> tuple[Page, Actor, dict[str, Any]] | Response[Any]:
     """The signed-in operator's figures, or the answer to give: 401 without a session, 403 when
     the policy refuses (the refusal is journaled by the service)."""
@@ -113,7 +121,9 @@ def _figures(request: Request[Any, Any, Any]) -> tuple[Page, Actor, dict[str, An
     runtime = edge.runtime
     try:
         with unit_of_work(runtime.sessions) as db:
-            figures = dashboard_figures(db, actor, runtime.clock.now(), target=runtime.settings.stats_target)
+            figures = cached_figures(
+                db, actor, runtime.clock.now(), target=runtime.settings.stats_target, cache=_cache_of(runtime)
+            )
     except (AccessDenied, HiddenFromActor):
         return page.render(
             "message.html",
