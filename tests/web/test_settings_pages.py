@@ -142,3 +142,30 @@ def test_someone_else_cannot_change_or_download_another_record(web: TestClient[A
     with unit_of_work(runtime.sessions) as db:
         record = db.get(Record, record_id)
         assert record is not None and record.status != "closed"
+
+
+def test_the_reimbursement_history_comes_in_the_archive_as_its_pdf(
+    web: TestClient[Any], runtime: Runtime, tmp_path: Any
+) -> None:
+    from opendmp.feed import generator
+    from opendmp.feed.ingest import RejectsWriter, feed_files
+
+    holder, record_id = a_holder(runtime)
+    assert holder.ins is not None
+    claims = tmp_path / "claims.ndjson"
+    with claims.open("wb") as out:
+        generator.write(out, 30, 4, [holder.ins.value], runtime.clock.now().date())
+    assert feed_files(runtime.sessions, runtime.vault.keys, runtime.clock, [claims], RejectsWriter(None)).rejected == 0
+    sign_in(web, runtime, holder)
+    listing = web.get(f"/dossiers/{record_id}/documents")
+    assert "Remboursements" in listing.text
+    with unit_of_work(runtime.sessions) as db:
+        history_id = db.execute(select(Document.id).where(Document.record_id == record_id)).scalar_one()
+    viewer = web.get(f"/documents/{history_id}")
+    assert f'<iframe class="viewer" src="/documents/{history_id}/contenu"' in viewer.text
+    path = f"/dossiers/{record_id}/preferences"
+    answer = post_form(web, path, f"/dossiers/{record_id}/telechargement", {})
+    archive = zipfile.ZipFile(io.BytesIO(answer.content))
+    [name] = [n for n in archive.namelist() if n.startswith("documents/")]
+    assert name.endswith(".pdf") and archive.read(name).startswith(b"%PDF")
+    assert journaled(runtime, "document:read-content", str(history_id))

@@ -194,7 +194,10 @@ def document_page(request: Request[Any, Any, Any], document_id: FromPath[str]) -
                     unreadable = True  # shown as a download, with a word why
     except DomainError as error:
         return _refused(page, actor, error)
-    if document.mime_type in CDA_TYPES:
+    generated = document.blob_key.startswith(documents.GENERATED_PREFIX)
+    if generated:
+        shown = "frame"  # the reimbursement history: made on read, shown as its PDF
+    elif document.mime_type in CDA_TYPES:
         shown = "cda"
     elif document.mime_type.startswith("image/"):
         shown = "image"
@@ -213,7 +216,8 @@ def document_page(request: Request[Any, Any, Any], document_id: FromPath[str]) -
         cda=rendered,
         unreadable=unreadable,
         is_patient=actor.kind is ActorKind.PATIENT,
-        size=size_text(document.size, page),
+        size=page._("généré à chaque lecture") if generated else size_text(document.size, page),
+        pdf_frame=generated or document.mime_type == "application/pdf",
         **staff_nav(actor, page, document.record_id),
     )
 

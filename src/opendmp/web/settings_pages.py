@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC
@@ -212,7 +213,11 @@ class _Pipe(io.RawIOBase):
         return out
 
 
-def _archive(page: Page, found: list[documents.StoredDocument], bundle: bytes) -> Iterator[bytes]:
+def _archive(
+    page: Page, found: list[documents.StoredDocument], made: dict[uuid.UUID, documents.Content], bundle: bytes
+) -> Iterator[bytes]:
+    """`made`: the generated documents' content (the reimbursement history as its PDF), read in
+    the transaction; the stored ones are decrypted here, as the archive is written."""
     vault = page.edge.runtime.vault
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -220,11 +225,13 @@ def _archive(page: Page, found: list[documents.StoredDocument], bundle: bytes) -
         yield pipe.drain()
         for number, stored in enumerate(found, start=1):
             document = stored.document
-            extension = EXTENSIONS.get(document.mime_type, "xml" if document.mime_type in CDA_TYPES else "bin")
+            generated = made.get(document.id)
+            mime = generated.mime_type if generated is not None else document.mime_type
+            extension = EXTENSIONS.get(mime, "xml" if mime in CDA_TYPES else "bin")
             day = (document.created_at or document.submitted_at).date().isoformat()
             name = f"documents/{number:04d}-{day}-{document.id}.{extension}"
             with archive.open(name, "w", force_zip64=True) as entry:
-                for chunk in vault.open(document):
+                for chunk in generated.chunks if generated is not None else vault.open(document):
                     entry.write(chunk)
                     yield pipe.drain()
     yield pipe.drain()
@@ -249,6 +256,7 @@ def download_everything(request: Request[Any, Any, Any], record_id: FromPath[str
     record = holder.record.record_id
     base = f"{request.base_url}".rstrip("/")
     found: list[documents.StoredDocument] = []
+    made: dict[uuid.UUID, documents.Content] = {}
     try:
         with unit_of_work(runtime.sessions) as db:
             offset, total = 0, 1
@@ -258,10 +266,18 @@ def download_everything(request: Request[Any, Any, Any], record_id: FromPath[str
                 )
                 if not listed:
                     break
-                found += [
-                    documents.get_document(db, holder.actor, s.document.id, now, action="document:read-content")
-                    for s in listed
-                ]
+                for listed_one in listed:
+                    document_id = listed_one.document.id
+                    if listed_one.document.blob_key.startswith(documents.GENERATED_PREFIX):
+                        content = documents.read_content_as(
+                            db, holder.actor, document_id, now, runtime.vault, mime_type="application/pdf"
+                        )
+                        made[document_id] = content
+                        found.append(documents.StoredDocument(content.document, listed_one.authors, created=False))
+                    else:
+                        found.append(
+                            documents.get_document(db, holder.actor, document_id, now, action="document:read-content")
+                        )
                 offset += len(listed)
     except DomainError:
         return _missing(page)
@@ -281,7 +297,7 @@ def download_everything(request: Request[Any, Any, Any], record_id: FromPath[str
     payload = json.dumps(bundle, ensure_ascii=False, indent=1).encode()
     name = f"dossier-{now.astimezone(UTC):%Y%m%d}.zip"
     return Stream(
-        _archive(page, found, payload),
+        _archive(page, found, made, payload),
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
