@@ -212,6 +212,10 @@ def demo(
 
         fill_sample(runtime, sample["nir"], sample["rpps"])
         sample["activation"] = _demo_activation(runtime, sample["nir"])
+        if sample["rpps"] != "?":  # the sample patient's VSM, by the demo doctor as médecin traitant
+            from opendmp.summary.demo import write_demo_vsm
+
+            write_demo_vsm(runtime, sample["nir"], _professional_actor(runtime, sample["rpps"]))
     base = f"http://{host}:{port}"
     with _demo_provider(s, base, sample, enabled=provider) as logins, _demo_sender():
         _demo_explain(s, base, sample, logins)
@@ -1700,6 +1704,85 @@ def feed_folder(
                 time.sleep(interval)
         except KeyboardInterrupt:
             err.print(f"stopped; {failed} failed so far")
+
+
+# ---------------------------------------------------------------- VSM and DLU
+
+vsm_app = typer.Typer(no_args_is_help=True, help="The VSM (volet de synthèse médicale) of a record.")
+dlu_app = typer.Typer(no_args_is_help=True, help="The DLU (dossier de liaison d'urgence) of a record.")
+app.add_typer(vsm_app, name="vsm")
+app.add_typer(dlu_app, name="dlu")
+
+
+def _show_summary(
+    kind: str, record_id: str, rpps: str | None, ins: str | None, document: str | None, as_json: bool
+) -> None:
+    """Read as a professional (--rpps) or the holder (--ins), in development only: the policy
+    decides and the journal records the read, as for the same read through the API."""
+    from opendmp.kit.db import unit_of_work
+    from opendmp.summary import service as summaries
+
+    s = settings()
+    if not s.dev_mode:
+        raise fail("reading a record from the command line acts as a person: development mode only", 2)
+    if (rpps is None) == (ins is None):
+        raise fail("give --rpps (a professional) or --ins (the holder)", 2)
+    with runtime_scope(s) as runtime, domain_errors():
+        from opendmp.identity.actor import Actor
+
+        actor = _professional_actor(runtime, rpps) if rpps else Actor.patient(_ins_of(runtime, ins or ""))
+        with unit_of_work(runtime.sessions) as session:
+            view = summaries.read_summary(
+                session,
+                actor,
+                _record_id(record_id),
+                kind,
+                runtime.clock.now(),
+                runtime.vault,
+                document_id=_record_id(document) if document else None,
+            )
+    if as_json:
+        out.print(
+            json.dumps({**view.copy, "document": str(view.document_id), "status": view.status}, ensure_ascii=False)
+        )
+        return
+    form = view.copy["form"]
+    out.print(
+        f"{kind.upper()} version {view.version} ({view.status}), {view.written_at:%d/%m/%Y}, by RPPS {view.author_rpps}"
+    )
+    out.print(f"document: DocumentReference/{view.document_id}")
+    for key, value in form.items():
+        if isinstance(value, list):
+            out.print(f"{key}:")
+            for item in value:
+                text = ", ".join(f"{k}={v}" for k, v in item.items()) if isinstance(item, dict) else str(item)
+                out.print(f"  - {escape(text)}")
+        else:
+            out.print(f"{key}: {escape(str(value))}")
+
+
+@vsm_app.command("show")
+def vsm_show(
+    record_id: Annotated[str, typer.Argument(help="the record (Patient id)")],
+    rpps: Annotated[str | None, typer.Option(help="read as this professional")] = None,
+    ins: Annotated[str | None, typer.Option(help="read as the holder (NIR)")] = None,
+    document: Annotated[str | None, typer.Option(help="one version (DocumentReference id)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The current VSM's structured copy (development mode)."""
+    _show_summary("vsm", record_id, rpps, ins, document, as_json)
+
+
+@dlu_app.command("show")
+def dlu_show(
+    record_id: Annotated[str, typer.Argument(help="the record (Patient id)")],
+    rpps: Annotated[str | None, typer.Option(help="read as this professional")] = None,
+    ins: Annotated[str | None, typer.Option(help="read as the holder (NIR)")] = None,
+    document: Annotated[str | None, typer.Option(help="one version (DocumentReference id)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The current DLU's structured copy (development mode)."""
+    _show_summary("dlu", record_id, rpps, ins, document, as_json)
 
 
 def main() -> None:

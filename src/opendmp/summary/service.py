@@ -97,6 +97,12 @@ def _latest(session: Session, record_id: uuid.UUID, kind: str) -> tuple[Clinical
     return (row[0], row[1]) if row is not None else None
 
 
+def current_version(session: Session, record_id: uuid.UUID, kind: str) -> uuid.UUID | None:
+    """The document id of the current VSM (or DLU), if any; no policy: for jobs and the demo."""
+    latest = _latest(session, record_id, kind)
+    return latest[1].id if latest else None
+
+
 def _new_oid() -> str:
     return f"2.25.{uuid.uuid4().int}"  # an OID made of a UUID (ITU-T X.667)
 
