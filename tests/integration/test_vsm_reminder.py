@@ -17,9 +17,11 @@ from opendmp.kit.db import unit_of_work
 from opendmp.notify import service as notifications
 from opendmp.notify.models import OutboxMessage
 from opendmp.record import repository as records_repo
+from opendmp.record import service as records
 from opendmp.runtime import Runtime
 from opendmp.summary import service as summaries
 from opendmp.summary.forms import Antecedent, AntecedentKind, VsmIn
+from opendmp.summary.models import ClinicalSummary
 from tests import factories as f
 from tests.fhir.test_summaries import GP, OTHER_DOCTOR, a_record
 
@@ -97,3 +99,35 @@ def test_the_reminder_goes_to_the_current_medecin_traitant(runtime: Runtime, clo
     run_jobs(runtime.job_context(), clock.now(), ["vsm-reminder"])
     assert reminders_to(runtime, GP.id) == []
     assert len(reminders_to(runtime, OTHER_DOCTOR.id)) == 1
+
+
+def test_a_purge_deletes_the_structured_copies_and_a_merge_reseals_them_for_the_survivor(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    # A merge: the duplicate's VSM copy follows its document, readable under the survivor's key.
+    nia, traits = f.person(system=InsSystem.NIA, order=620)
+    duplicate, _ = a_record_for(runtime, nia, traits)
+    file_vsm(runtime, duplicate)
+    survivor = f.open_record(runtime, Actor.counter_agent("a"), Ins(InsSystem.NIR, nia.value), traits).record.id
+    with unit_of_work(runtime.sessions) as session:
+        records.merge_records(session, f.OPERATOR, survivor, duplicate, clock.now(), runtime.vault)
+        holder = Actor.patient(Ins(InsSystem.NIR, nia.value))
+        view = summaries.read_summary(session, holder, survivor, "vsm", clock.now(), runtime.vault)
+    assert view.copy["form"]["antecedents"][0]["label"] == "Asthme"
+
+    # A purge: the copies go with the documents.
+    with unit_of_work(runtime.sessions) as session:
+        records.close_record(session, holder, survivor, clock.now())
+    clock.advance(timedelta(days=3653))
+    run_jobs(runtime.job_context(), clock.now(), ["purge"])
+    with runtime.sessions() as session:
+        assert session.execute(select(ClinicalSummary)).scalars().all() == []
+
+
+def a_record_for(runtime: Runtime, ins: Ins, traits: object) -> tuple[object, Ins]:
+    """A record of this person whose médecin traitant is GP."""
+    f.add_professional(runtime, GP.id, "10", family="MOREAU", given="Claire")
+    view = f.open_record(runtime, Actor.counter_agent("agent"), ins, traits)  # type: ignore[arg-type]
+    with unit_of_work(runtime.sessions) as session:
+        consents.designate_medecin_traitant(session, Actor.patient(ins), view.record.id, GP.id, runtime.clock.now())
+    return view.record.id, ins

@@ -719,6 +719,9 @@ def erase_record_content(session: Session, record_id: uuid.UUID) -> None:
     purged after the backup was taken."""
     # The INS lookup stays (pointing at the tombstone): see _clear_purged_lookup. The documents'
     # bytes are shredded with the record's data key once this commits (jobs.shred).
+    from opendmp.establishment.models import FeedSubmission
+    from opendmp.summary.models import ClinicalSummary
+
     purged: tuple[Any, ...] = (
         ContactPoint,
         NotificationPreference,
@@ -729,6 +732,8 @@ def erase_record_content(session: Session, record_id: uuid.UUID) -> None:
         DocumentAuthor,
         DocumentLookup,
         DocumentExam,
+        ClinicalSummary,  # the VSM/DLU structured copies, sealed (before their documents)
+        FeedSubmission,  # answers kept for establishment feeds' retries
         Document,
         SubmissionSet,
         ReimbursementBatch,  # sealed claim lines (their key is shredded too)
@@ -925,7 +930,12 @@ def merge_records(
     from opendmp.feed import service as reimbursements
 
     reimbursements.merge_history(session, vault.keys, duplicate_id, survivor_id, now)
+    from opendmp.establishment.models import FeedSubmission
+    from opendmp.summary.service import merge_summaries
+
+    merge_summaries(session, vault.keys, duplicate_id, survivor_id)
     moved: tuple[Any, ...] = (
+        FeedSubmission,
         LegalRepresentative,
         Authorisation,
         RemunerationEntry,

@@ -19,6 +19,7 @@ from opendmp.access import service as access
 from opendmp.access.policy import DLU_TYPE, VSM_TYPE, Action, NewDocument, decide
 from opendmp.document import crypto
 from opendmp.document import service as documents
+from opendmp.document.keystore import KeyStore
 from opendmp.document.models import Document, DocumentStatus
 from opendmp.document.vault import Vault
 from opendmp.fhir.document import DocumentIn, SubjectRef
@@ -252,3 +253,17 @@ def read_summary(
         author_rpps=summary.author_rpps,
         copy=json.loads(plain),
     )
+
+
+def merge_summaries(session: Session, keys: KeyStore, duplicate_id: uuid.UUID, survivor_id: uuid.UUID) -> None:
+    """A merge (record.service.merge_records): the duplicate's structured copies are re-sealed
+    under the survivor's data key and move with their documents."""
+    rows = list(session.execute(select(ClinicalSummary).where(ClinicalSummary.record_id == duplicate_id)).scalars())
+    if not rows:
+        return
+    old_key = keys.data_key_for(duplicate_id, create=False)
+    new_key = keys.data_key_for(survivor_id, create=True)
+    for row in rows:
+        plain = b"".join(crypto.decrypt(old_key, row.id, duplicate_id, [row.sealed]))
+        row.sealed = b"".join(crypto.encrypt(new_key, row.id, survivor_id, [plain]))
+        row.record_id = survivor_id
