@@ -5,7 +5,8 @@ a counter agent opens a record and prints the credentials letter → the patient
 space with the letter's code and logs in with the one-time code (read from the file the outbox's
 file sender wrote) → uploads a document → a doctor logs in, finds the patient by the card's NIR,
 declares the patient's consent and reads the document → the patient sees that reading in the
-journal → the patient blocks the doctor → the doctor can no longer read it, and logs out (here,
+journal → the patient declares the doctor médecin traitant, who writes the VSM → the patient
+blocks the doctor → the doctor can no longer read it, and logs out (here,
 then at the provider).
 
 Every main page on the way passes check_page (screenshots at phone and desktop width, axe-core,
@@ -206,7 +207,24 @@ def test_counter_opens_patient_activates_uploads_doctor_reads_patient_sees_it_an
     me.get_by_text(re.compile("MARTIN")).first.wait_for()
     check_page(me, "patient-journal", watch)
 
-    # 6. The patient blocks the doctor; the doctor can no longer read.
+    # 6. The patient declares the doctor as médecin traitant, who writes the VSM; then the patient
+    # blocks the doctor, who can no longer read.
+    me.goto(record_url + "/acces")
+    me.locator("#rpps-medecin-traitant").fill(DOCTOR_RPPS)
+    me.get_by_role("button", name="Déclarer", exact=True).click()
+    me.wait_for_load_state()
+    dr.goto(pro_record_url + "/vsm")
+    check_page(dr, "pro-vsm", watch)
+    dr.locator("#antecedents-0-label").fill("Hypertension artérielle")
+    dr.get_by_role("button", name="Enregistrer dans le DMP").click()
+    dr.locator("#allergies-error").wait_for()  # allergies: none listed, "none known" not ticked
+    assert dr.locator("#antecedents-0-label").input_value() == "Hypertension artérielle"
+    watch.errors.clear()  # the console reports the form's 400 answer: expected here
+    dr.get_by_label("Aucune allergie connue").check()
+    dr.get_by_role("button", name="Enregistrer dans le DMP").click()
+    dr.wait_for_url(pro_record_url)
+    dr.locator("table").get_by_text(re.compile("synthèse", re.IGNORECASE)).first.wait_for()
+
     me.goto(record_url + "/acces")
     me.locator("#rpps-bloquer").fill(DOCTOR_RPPS)
     me.get_by_role("button", name="Bloquer", exact=True).click()

@@ -445,3 +445,16 @@ def test_a_doctor_outside_an_ehpad_cannot_file_a_dlu_and_is_told_why(
     refused = post_on(web, page, page, form)
     assert refused.status_code == 403
     assert "Le DLU est rédigé par les professionnels de l&#39;EHPAD" in refused.text
+
+
+def test_the_professional_pages_speak_english_on_request(web: TestClient[Any], runtime: Runtime, doctor: Actor) -> None:
+    _, record_id = a_record(runtime)
+    f.authorise(runtime, record_id, doctor)
+    sign_in(web, runtime, doctor)
+    web.cookies.set("dmp_langue", "en", domain="testserver.local")
+    record = web.get(f"/pro/dossier/{record_id}")
+    assert record.status_code == 200 and '<html lang="en">' in record.text
+    assert "Your access to this record" in record.text and "You are authorised by the patient." in record.text
+    assert "Find a patient by INS" in web.get("/pro").text
+    sign_in(web, runtime, AGENT)
+    assert "Social security number (NIR), key included" in web.get("/guichet/ouverture").text
