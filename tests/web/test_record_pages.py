@@ -460,3 +460,36 @@ def test_no_page_puts_the_patients_identity_in_a_url(web: TestClient[Any], runti
         for url in re.findall(r'(?:href|action|src)="([^"]*)"', page.text):
             assert holder.ins.value not in url, (path, url)
             assert not any(n and n.lower() in url.lower() for n in names), (path, url)
+
+
+def test_a_parent_switches_to_a_childs_record_named_by_id_in_the_body_and_path(
+    web: TestClient[Any], runtime: Runtime
+) -> None:
+    from opendmp.record import service as records
+
+    parent_ins, parent_traits = f.person(family="MARTIN", given="SOPHIE")
+    own = f.open_record(runtime, Actor.counter_agent("agent"), parent_ins, parent_traits).record.id
+    child_ins, child_traits = f.minor(runtime.clock.now().date(), family="MARTIN", given="LEO")
+    child = f.open_record(
+        runtime,
+        Actor.counter_agent("agent"),
+        child_ins,
+        child_traits,
+        representatives=(records.RepresentativeIn(parent_ins, "MARTIN", "SOPHIE"),),
+    ).record.id
+    sign_in(web, runtime, Actor.patient(parent_ins))
+    glance = web.get("/mon-dossier")
+    assert f'<option value="{child}"' in glance.text and "enfant (représentant légal)" in glance.text
+    switched = web.post(
+        "/mon-dossier/choisir",
+        data={"csrf_token": csrf(glance.text), "dossier": str(child)},
+        follow_redirects=False,
+    )
+    assert switched.status_code == 303 and switched.headers["location"] == f"/dossiers/{child}"
+    page = web.get(f"/dossiers/{child}/documents")
+    assert page.status_code == 200 and f'<option value="{child}" selected' in page.text
+    assert child_ins.value not in switched.headers["location"] and own != child
+    # The parent adds a document to the child's record: the service takes the representative.
+    answer = upload(web, child, PDF, "carnet.pdf", titre="Carnet de santé", type="DOCPAT01")
+    assert answer.status_code == 303
+    assert documents_in(runtime, child) == 1 and documents_in(runtime, own) == 0
