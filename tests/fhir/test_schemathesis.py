@@ -68,6 +68,11 @@ OPERATIONS = [
     ("POST", "/fhir/Patient/{patient_id}/$advance-directives"),
     ("GET", "/fhir/ImmunizationRecommendation"),
     ("POST", "/fhir/ImmunizationRecommendation/_search"),
+    # The VSM and the DLU (fhir/summary_routes.py).
+    ("POST", "/fhir/Patient/{patient_id}/$vsm"),
+    ("GET", "/fhir/Patient/{patient_id}/$vsm"),
+    ("POST", "/fhir/Patient/{patient_id}/$dlu"),
+    ("GET", "/fhir/Patient/{patient_id}/$dlu"),
 ]
 
 

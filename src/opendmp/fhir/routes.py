@@ -131,6 +131,8 @@ def capability_statement(request: Request[Any, Any, Any]) -> Response[bytes]:
             "suspend",
             "emergency-access",
             "credentials-letter",
+            "vsm",  # the VSM form and its structured copy (fhir/summary_routes.py)
+            "dlu",
         )
     ]
     return fhir_response(
