@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -458,3 +458,44 @@ def test_the_professional_pages_speak_english_on_request(web: TestClient[Any], r
     assert "Find a patient by INS" in web.get("/pro").text
     sign_in(web, runtime, AGENT)
     assert "Social security number (NIR), key included" in web.get("/guichet/ouverture").text
+
+
+def test_a_cda_added_by_the_doctor_feeds_the_recent_exam_warnings_of_the_record_page(
+    web: TestClient[Any], runtime: Runtime, doctor: Actor
+) -> None:
+    from pathlib import Path
+
+    from tests.fhir.test_document_api import BIO_INS, BIO_TRAITS
+
+    record_id = f.open_record(runtime, AGENT, BIO_INS, BIO_TRAITS).record.id
+    f.authorise(runtime, record_id, doctor)
+    # The report's exams (HbA1c among them) dated a month before the test clock.
+    done = (runtime.clock.now() - timedelta(days=30)).strftime("%Y%m%d%H%M%S+0000")
+    cda = (Path(__file__).parents[1] / "fixtures/cda/cr-bio.xml").read_bytes()
+    cda = cda.replace(b"20240312101500+0100", done.encode())
+    sign_in(web, runtime, doctor)
+    page = f"/pro/dossier/{record_id}"
+    assert "Examens récents dans le dossier" not in web.get(page).text
+    added = web.post(
+        page + "/document",
+        data={"csrf_token": csrf(web.get(page).text), "type": "11502-2", "titre": "Bilan", "date": "2026-05-02"},
+        files={"fichier": ("cr-bio.xml", cda, "text/xml")},
+    )
+    assert added.status_code == 200, added.text
+    assert "Examens récents dans le dossier" in added.text
+    assert "Hémoglobine glyquée (HbA1c) : fait le 02/05/2026, il y a moins de 90 jours." in added.text
+    # A CDA about someone else is refused next to the file field, nothing filed.
+    _, other_record = a_record(runtime)
+    f.authorise(runtime, other_record, doctor)
+    elsewhere = f"/pro/dossier/{other_record}"
+    wrong = web.post(
+        elsewhere + "/document",
+        data={"csrf_token": csrf(web.get(elsewhere).text), "type": "11502-2", "titre": "Bilan", "date": "2026-05-02"},
+        files={"fichier": ("cr-bio.xml", cda, "text/xml")},
+    )
+    assert wrong.status_code == 400 and "concerne un autre patient" in wrong.text
+    # Another doctor without access learns nothing of it.
+    other = Actor.professional("10000000888", "10")
+    f.add_professional(runtime, other.id, "10")
+    sign_in(web, runtime, other)
+    assert "Examens récents" not in web.get(page).text

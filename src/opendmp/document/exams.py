@@ -113,3 +113,37 @@ def latest_exam(
     if readable is not None:
         stmt = stmt.where(readable)
     return session.execute(stmt).scalar_one_or_none()
+
+
+def recent_within_windows(
+    session: Session, record_id: uuid.UUID, now: datetime, *, readable: ColumnElement[bool] | None = None
+) -> list[EarlierExam]:
+    """Every windowed exam of the record done within its own window before `now`, the latest per
+    exam, newest first: what a professional should know before prescribing one again. One query
+    over the longest window; each exam's own window is applied here."""
+    windows = exam_windows()
+    if not windows:
+        return []
+    longest = max(w.days for w in windows.values())
+    stmt = (
+        select(DocumentExam)
+        .join(Document, Document.id == DocumentExam.document_id)
+        .where(
+            DocumentExam.record_id == record_id,
+            DocumentExam.performed_at >= now - timedelta(days=longest),
+            DocumentExam.performed_at <= now,
+            Document.status == "current",
+        )
+        .order_by(DocumentExam.performed_at.desc())
+        .limit(500)
+    )
+    if readable is not None:
+        stmt = stmt.where(readable)
+    latest: dict[tuple[str, str], EarlierExam] = {}
+    for row in session.execute(stmt).scalars():
+        window = windows.get((row.code_system, row.code))
+        key = (row.code_system, row.code)
+        if window is None or key in latest or row.performed_at < now - timedelta(days=window.days):
+            continue
+        latest[key] = EarlierExam(window, row.document_id, row.performed_at)
+    return sorted(latest.values(), key=lambda e: e.performed_at, reverse=True)

@@ -701,3 +701,20 @@ def recent_exam(
     document = repo.get(session, found.document_id)
     assert document is not None
     return [StoredDocument(document, repo.authors_of(session, [document.id])[document.id], created=False)]
+
+
+def recent_exams(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> list[exams.EarlierExam]:
+    """The exams of the record still within their window (exam_windows.csv), among the documents
+    the actor may read: the "recent same-type exam" warnings of a professional's record page
+    (journaled like a search)."""
+    _, facts = _record_and_facts(session, record_id, now)
+    access.require(session, actor, Action.RECORD_LOOKUP, facts, now)
+    found = exams.recent_within_windows(session, record_id, now, readable=readable_by(actor, facts, now))
+    journal.append(
+        session,
+        actor,
+        journal.Event("document:exam-query", "record", str(record_id), reason=f"all-windows;found={len(found)}"),
+        record_id=record_id,
+        at=now,
+    )
+    return found

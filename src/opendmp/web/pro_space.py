@@ -96,6 +96,20 @@ def _record_page(
             db, actor, record_id, documents.DocumentQuery(offset=offset, count=PAGE_SIZE), now
         )
         names = consents.display_names(db, {a.rpps for d in found for a in d.authors if a.rpps})
+        recent = documents.recent_exams(db, actor, record_id, now) if standing.via else []
+        warnings = [
+            {
+                "text": page._(
+                    "{label} : fait le {day}, il y a moins de {days} jours.",
+                    label=e.window.label_fr,
+                    day=i18n.day(e.performed_at, page.lang),
+                    days=e.window.days,
+                ),
+                "document": e.document_id,
+            }
+            for e in recent
+        ]
+        extra.setdefault("recent", warnings)
         return _render_record(page, actor, standing, found, total, offset, names, status, now, **extra)
 
     return _run(page, work, lambda _error: _not_found(page, actor))
@@ -150,7 +164,7 @@ def _render_record(
         page_size=PAGE_SIZE,
         types=_type_options(),
         exams=_exam_options(),
-        **{"form": {}, "errors": {}, "exam": {}, "added": None, "notes": [], **extra},
+        **{"form": {}, "errors": {}, "exam": {}, "added": None, "notes": [], "recent": [], **extra},
         **_staff_nav(actor, page),
     )
 
@@ -380,6 +394,8 @@ def _add_document(
         }[field]
         if error.kind.value == "forbidden":
             message = page._("Vous ne pouvez pas ajouter ce type de document à ce dossier.")
+        if error.field == "cda.recordTarget":
+            message = page._("Ce document CDA concerne un autre patient que celui de ce dossier.")
         return _record_page(page, actor, rid, 400, errors={field: message}, form=shown)
 
     answer = _run(page, work, refused)
