@@ -226,13 +226,15 @@ def time_openings(runtime: Any, n: int, rng: random.Random) -> dict[str, float]:
         bump.append((time.perf_counter() - started) * 1000)
 
     agent = Actor.counter_agent("bench-agent")
-    order = iter(range(1, 10_000_000))
+    first = rng.randrange(0, 780_000)  # births 1940-2005: 840 months of 999 NIRs each
+    order = iter(range(first, first + 60_000))
 
     def open_many(count: int) -> float:
         started = time.perf_counter()
         for _ in range(count):
             k = next(order)
-            born = date(1940, 1, 1) + timedelta(days=k // 999)  # born abroad (99100), order 1-999
+            month = k // 999  # the NIR carries year and month: a new month every 999 orders
+            born = date(1940 + month // 12, month % 12 + 1, 15)  # born abroad (99100), order 1-999
             nir13 = f"2{born.year % 100:02d}{born.month:02d}99100{k % 999 + 1:03d}"
             ins = Ins(InsSystem.TEST_NIR, f"{nir13}{nir_key(nir13):02d}")
             traits = StrictTraits("BENCH", "ANNE", born, Gender.FEMALE, "99100")
