@@ -10,6 +10,7 @@ import html
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from opendmp.identity.actor import Actor
 from opendmp.identity.ins import Ins
 from opendmp.identity.models import Patient
 from opendmp.journal.models import JournalEntry
+from opendmp.kit.clock import FrozenClock
 from opendmp.kit.db import unit_of_work
 from opendmp.runtime import Runtime
 from tests import factories as f
@@ -493,3 +495,23 @@ def test_a_parent_switches_to_a_childs_record_named_by_id_in_the_body_and_path(
     answer = upload(web, child, PDF, "carnet.pdf", titre="Carnet de santé", type="DOCPAT01")
     assert answer.status_code == 303
     assert documents_in(runtime, child) == 1 and documents_in(runtime, own) == 0
+
+
+def test_the_viewer_warns_of_the_same_exam_done_recently_with_a_link_to_it(
+    web: TestClient[Any], runtime: Runtime, clock: FrozenClock
+) -> None:
+    _, record_id = a_holder(runtime, BIO_INS, BIO_TRAITS)
+    doctor = a_doctor(runtime, record_id)
+    cda = (CDA_DIR / "cr-bio.xml").read_bytes()
+    first = file_document(runtime, record_id, doctor, cda, "text/xml", "11502-2")
+    # The same lab report again under a new set id: the same exams, within their windows.
+    again = cda.replace(b"6F1C5E2A-3B9D-4E70-9C21-7A4D2B8E0F13", b"0A1B2C3D-0000-4000-8000-000000000001")
+    clock.advance(timedelta(days=1))  # the repeat arrives the next day
+    second = file_document(runtime, record_id, doctor, again, "text/xml", "11502-2")
+    sign_in(web, runtime, doctor)
+    page = web.get(f"/documents/{second}")
+    assert page.status_code == 200
+    assert "Examen récent du même type" in page.text and f'href="/documents/{first}"' in page.text
+    assert journaled(runtime, "document:exam-query", str(second))
+    # The first report has no earlier one.
+    assert "Examen récent du même type" not in web.get(f"/documents/{first}").text

@@ -94,6 +94,7 @@ def latest_exam(
     *,
     exclude: uuid.UUID | None = None,
     readable: ColumnElement[bool] | None = None,
+    until: datetime | None = None,
 ) -> DocumentExam | None:
     stmt = (
         select(DocumentExam)
@@ -112,6 +113,8 @@ def latest_exam(
         stmt = stmt.where(DocumentExam.document_id != exclude)
     if readable is not None:
         stmt = stmt.where(readable)
+    if until is not None:
+        stmt = stmt.where(DocumentExam.performed_at <= until)
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -147,3 +150,7 @@ def recent_within_windows(
             continue
         latest[key] = EarlierExam(window, row.document_id, row.performed_at)
     return sorted(latest.values(), key=lambda e: e.performed_at, reverse=True)
+
+
+def exams_of(session: Session, document_id: uuid.UUID) -> list[DocumentExam]:
+    return list(session.execute(select(DocumentExam).where(DocumentExam.document_id == document_id)).scalars())

@@ -667,6 +667,45 @@ def labels_of(
     return {document_id: (type_code, title or "") for document_id, type_code, title in rows}
 
 
+def earlier_exams(session: Session, actor: Actor, document: Document, now: datetime) -> list[exams.EarlierExam]:
+    """For a document being read: the same exams done within their window before it, among the
+    documents the actor may read (the viewer's "recent same-type exam" warning). Journaled like
+    an exam query."""
+    _, facts = _record_and_facts(session, document.record_id, now)
+    readable = readable_by(actor, facts, now)
+    found: list[exams.EarlierExam] = []
+    for row in exams.exams_of(session, document.id):  # the few windowed codes of one document
+        window = exams.exam_windows().get((row.code_system, row.code))
+        if window is None:
+            continue
+        previous = exams.latest_exam(
+            session,
+            document.record_id,
+            row.code_system,
+            row.code,
+            row.performed_at - timedelta(days=window.days),
+            exclude=document.id,
+            readable=readable,
+            until=row.performed_at,
+        )
+        if previous is not None and previous.performed_at == row.performed_at:
+            # The same exam filed twice: the one filed first is the earlier.
+            other = repo.get(session, previous.document_id)
+            if other is None or other.submitted_at >= document.submitted_at:
+                previous = None
+        if previous is not None:
+            found.append(exams.EarlierExam(window, previous.document_id, previous.performed_at))
+    if found:
+        journal.append(
+            session,
+            actor,
+            journal.Event("document:exam-query", "document", str(document.id), reason=f"earlier={len(found)}"),
+            record_id=document.record_id,
+            at=now,
+        )
+    return found
+
+
 def chunks_of(data: bytes, size: int = 64 * 1024) -> Iterable[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]

@@ -184,6 +184,10 @@ def document_page(request: Request[Any, Any, Any], document_id: FromPath[str]) -
             stored = documents.get_document(db, actor, doc_id, now)
             document = stored.document
             authors = authors_of(db, stored, page)
+            earlier = [
+                {"label": e.window.label_fr, "id": e.document_id, "at": e.performed_at, "days": e.window.days}
+                for e in documents.earlier_exams(db, actor, document, now)
+            ]
             rendered: cda_view.CdaView | None = None
             unreadable = False
             if document.mime_type in CDA_TYPES and document.size <= MAX_CDA_BYTES:
@@ -216,6 +220,7 @@ def document_page(request: Request[Any, Any, Any], document_id: FromPath[str]) -
         cda=rendered,
         unreadable=unreadable,
         is_patient=actor.kind is ActorKind.PATIENT,
+        earlier=earlier,
         size=page._("généré à chaque lecture") if generated else size_text(document.size, page),
         pdf_frame=generated or document.mime_type == "application/pdf",
         **staff_nav(actor, page, document.record_id),
