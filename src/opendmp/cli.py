@@ -211,6 +211,9 @@ def demo(
         from opendmp.content.demo import fill_sample  # issue 6: emergency summary, directives, vaccinations
 
         fill_sample(runtime, sample["nir"], sample["rpps"])
+        from opendmp.feed.ingest import fill_demo_history  # issue 6: the reimbursement history
+
+        fill_demo_history(runtime.sessions, runtime.vault.keys, runtime.clock, sample["nir"], s.data_dir)
         sample["activation"] = _demo_activation(runtime, sample["nir"])
         if sample["rpps"] != "?":  # the sample patient's VSM, by the demo doctor as médecin traitant
             from opendmp.summary.demo import write_demo_vsm

@@ -40,6 +40,31 @@ def test_demo_serves_the_seeded_store_on_a_fresh_directory(tmp_path: Path) -> No
             headers={"Authorization": f"Bearer {token}"},
         )
         assert found.status_code == 200 and found.json()["total"] == 1
+        # The sample patient (the first NIR) has a reimbursement history, generated on read.
+        sample = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script.replace("from patient limit 1", "from patient order by ins_value limit 1"),
+                str(tmp_path / "store" / "opendmp.sqlite3"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[1]
+        holder = subprocess.run(
+            [OPENDMP, "dev-token", "--ins", sample], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        as_holder = {"Authorization": f"Bearer {holder}"}
+        record = httpx.post(
+            f"{base}/fhir/Patient/_search",
+            data={"identifier": f"urn:oid:1.2.250.1.213.1.4.11|{sample}"},
+            headers=as_holder,
+        ).json()["entry"][0]["resource"]["id"]
+        history = httpx.get(f"{base}/fhir/DocumentReference?patient={record}&type=REMB", headers=as_holder).json()
+        assert history["total"] == 1
+        content = httpx.get(history["entry"][0]["resource"]["content"][0]["attachment"]["url"], headers=as_holder)
+        assert content.status_code == 200 and content.json()["lines"] == 80
         # The sample patient's identifier and activation code, as a counter's letter gives them.
         activation = [line for line in (tmp_path / "demo.log").read_text().splitlines() if "patient activation" in line]
         assert activation and "/activation" in activation[0] and " code " in activation[0]

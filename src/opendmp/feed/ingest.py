@@ -127,3 +127,30 @@ def _feed_stream(
 
 def _offset(on_progress: Callable[[int], None], before: int, position: int) -> None:
     on_progress(before + position)
+
+
+def fill_demo_history(
+    sessions: sessionmaker[Session], keys: KeyStore, clock: Clock, nir: str, folder: Path, *, lines: int = 80
+) -> FeedReport | None:
+    """`opendmp demo`: the sample patient's reimbursement history, fed once from a generated
+    claim file left in the data folder (an example of the insurer's format). None when the
+    record has its history already."""
+    from sqlalchemy import select
+
+    from opendmp.document.models import Document
+    from opendmp.feed import generator
+    from opendmp.identity.models import Patient
+
+    with sessions() as session:
+        record_id = session.execute(select(Patient.record_id).where(Patient.ins_value == nir)).scalar_one_or_none()
+        if (
+            record_id is None
+            or session.execute(
+                select(Document.id).where(Document.record_id == record_id, Document.type_code == "REMB").limit(1)
+            ).first()
+        ):
+            return None
+    path = folder / "demo-remboursements.ndjson"
+    with path.open("wb") as out:
+        generator.write(out, lines, 2026, [nir], clock.now().date(), prefix="DEMO")
+    return feed_files(sessions, keys, clock, [path], RejectsWriter(None))
