@@ -120,6 +120,10 @@ def test_one_journal_entry_per_record_per_batch_which_the_holder_sees(runtime: R
             ).scalars()
             assert list(actions) == expected
     assert _history_document(runtime, first).meta_version == 2
+    from opendmp.journal.verify import verify_all
+
+    with runtime.sessions() as session:
+        assert list(verify_all(session)) == []  # the bulk-written entries chain like any other
 
 
 def test_claims_without_a_record_are_parked_encrypted_and_attached_at_opening(runtime: Runtime, tmp_path: Path) -> None:

@@ -139,6 +139,11 @@ def _text(value: Any, name: str, *, required: bool = True) -> str | None:
     return value.strip() or None if not required else value.strip()
 
 
+@functools.lru_cache(maxsize=65_536)  # tariffs repeat: most amounts are seen many times
+def _cents_of_text(value: str, name: str) -> int:
+    return _cents(value, name)
+
+
 def _cents(value: Any, name: str) -> int:
     if isinstance(value, str):
         text = value.strip().replace(",", ".")
@@ -153,6 +158,11 @@ def _cents(value: Any, name: str) -> int:
         raise BadLine(f"{name} is not an amount in euros with at most 2 decimals: {text[:20]!r}")
     cents = match[2]
     return int(match[1]) * 100 + (int(cents) * (10 if len(cents) == 1 else 1) if cents else 0)
+
+
+@functools.lru_cache(maxsize=65_536)  # a file names a few thousand professionals and places
+def _shaped(value: str, pattern: re.Pattern[str]) -> bool:
+    return pattern.fullmatch(value) is not None
 
 
 def _optional(value: Any, name: str) -> str | None:
@@ -242,23 +252,25 @@ def check_values(
     if not 1 <= quantity <= 999:
         raise BadLine("quantity: between 1 and 999")
     prescriber = _optional(prescriber_rpps, "prescriber_rpps")
-    if prescriber is not None and not _RPPS.fullmatch(prescriber):
+    if prescriber is not None and not _shaped(prescriber, _RPPS):
         raise BadLine("prescriber_rpps: 11 digits")
     executant = _optional(executant_rpps, "executant_rpps")
-    if executant is not None and not _RPPS.fullmatch(executant):
+    if executant is not None and not _shaped(executant, _RPPS):
         raise BadLine("executant_rpps: 11 digits")
     finess = _optional(executant_finess, "executant_finess")
     if finess is not None:
         finess = finess.upper()
-        if not _FINESS.fullmatch(finess):
+        if not _shaped(finess, _FINESS):
             raise BadLine("executant_finess: 9 characters (department + 7 digits)")
     if executant is None and finess is None:
         raise BadLine("executant_rpps or executant_finess: who did it is missing")
     name = _optional(executant_name, "executant_name")
     if name is not None and len(name) > MAX_LABEL:
         raise BadLine(f"executant_name: at most {MAX_LABEL} characters")
-    paid_cents = _cents(paid, "paid")
-    reimbursed_cents = _cents(reimbursed, "reimbursed")
+    paid_cents = _cents_of_text(paid, "paid") if type(paid) is str else _cents(paid, "paid")
+    reimbursed_cents = (
+        _cents_of_text(reimbursed, "reimbursed") if type(reimbursed) is str else _cents(reimbursed, "reimbursed")
+    )
     if reimbursed_cents > paid_cents:
         raise BadLine("reimbursed: more than paid")
     return checked_nir, Claim(

@@ -63,20 +63,31 @@ def records_by_nir(session: Session, nirs: Sequence[str]) -> dict[str, tuple[uui
     return found
 
 
-def history_documents(session: Session, record_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Document]:
-    """The current REMB document of each record that has one."""
+def history_documents(session: Session, record_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The current REMB document id of each record that has one (two columns, not whole rows:
+    a chunk touches thousands of records)."""
     ids = list(record_ids)
-    found: dict[uuid.UUID, Document] = {}
+    found: dict[uuid.UUID, uuid.UUID] = {}
     for start in range(0, len(ids), 5000):
         rows = session.execute(
-            select(Document).where(
+            select(Document.record_id, Document.id).where(
                 Document.record_id.in_(ids[start : start + 5000]),
                 Document.type_code == REIMBURSEMENT_TYPE,
                 Document.status == DocumentStatus.CURRENT.value,
             )
-        ).scalars()
-        found.update({d.record_id: d for d in rows})
+        )
+        found.update({record_id: doc_id for record_id, doc_id in rows})
     return found
+
+
+def current_history(session: Session, record_id: uuid.UUID) -> Document | None:
+    return session.execute(
+        select(Document).where(
+            Document.record_id == record_id,
+            Document.type_code == REIMBURSEMENT_TYPE,
+            Document.status == DocumentStatus.CURRENT.value,
+        )
+    ).scalar_one_or_none()
 
 
 def add_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
@@ -85,7 +96,14 @@ def add_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
         session.connection().execute(insert(model.__table__), rows)
 
 
-_PG_TYPES = {"Uuid": "uuid", "String": "varchar", "Integer": "int4", "Date": "date", "LargeBinary": "bytea"}
+_PG_TYPES = {
+    "Uuid": "uuid",
+    "String": "varchar",
+    "Integer": "int4",
+    "BigInteger": "int8",
+    "Date": "date",
+    "LargeBinary": "bytea",
+}
 
 
 def _sqlite_value(kind: str) -> Callable[[Any], Any]:
@@ -134,22 +152,56 @@ def bulk_insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> Non
 
 
 def touch_documents(session: Session, changes: list[dict[str, Any]]) -> None:
-    """New claims arrived: each REMB document's period widens and its version moves (ETag)."""
+    """New claims arrived: each REMB document's period widens and its version moves (ETag).
+    One statement for the chunk on PostgreSQL (arrays), the driver's executemany on SQLite."""
     if not changes:
         return
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql" and driver is not None:
+        with driver.cursor() as cursor:
+            cursor.execute(
+                "UPDATE document AS d SET meta_version = d.meta_version + 1, updated_at = %s, "
+                "service_start = LEAST(d.service_start, v.start), service_stop = GREATEST(d.service_stop, v.stop) "
+                "FROM (SELECT unnest(%s::uuid[]) AS id, unnest(%s::timestamptz[]) AS start, "
+                "unnest(%s::timestamptz[]) AS stop) AS v WHERE d.id = v.id",
+                (
+                    changes[0]["now"],
+                    [c["doc_id"] for c in changes],
+                    [c["start"] for c in changes],
+                    [c["stop"] for c in changes],
+                ),
+            )
+        return
+    if connection.dialect.name == "sqlite" and driver is not None:
+        uuid_text, when = _sqlite_value("Uuid"), _sqlite_value("UTCDateTime")
+        # SQLite keeps these datetimes as fixed-width text: min/max compare them as times.
+        driver.executemany(
+            "UPDATE document SET meta_version = meta_version + 1, updated_at = ?, "
+            "service_start = min(coalesce(service_start, ?), ?), service_stop = max(coalesce(service_stop, ?), ?) "
+            "WHERE id = ?",
+            [
+                (
+                    when(c["now"]),
+                    when(c["start"]),
+                    when(c["start"]),
+                    when(c["stop"]),
+                    when(c["stop"]),
+                    uuid_text(c["doc_id"]),
+                )
+                for c in changes
+            ],
+        )
+        return
     table: Table = Document.__table__  # type: ignore[assignment]
-    session.connection().execute(
+    connection.execute(
         update(table)
         .where(table.c.id == bindparam("doc_id"))
         .values(
             meta_version=table.c.meta_version + 1,
             updated_at=bindparam("now"),
-            service_start=func.coalesce(func.min(table.c.service_start, bindparam("start")), bindparam("start"))
-            if session.get_bind().dialect.name == "sqlite"
-            else func.least(table.c.service_start, bindparam("start")),
-            service_stop=func.coalesce(func.max(table.c.service_stop, bindparam("stop")), bindparam("stop"))
-            if session.get_bind().dialect.name == "sqlite"
-            else func.greatest(table.c.service_stop, bindparam("stop")),
+            service_start=func.least(table.c.service_start, bindparam("start")),
+            service_stop=func.greatest(table.c.service_stop, bindparam("stop")),
         ),
         changes,
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+import weakref
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -36,6 +37,7 @@ from opendmp.feed.models import ReimbursementBatch, ReimbursementClaim, Reimburs
 from opendmp.identity.actor import Actor
 from opendmp.identity.ins import Ins, InsSystem
 from opendmp.journal import service as journal
+from opendmp.journal.models import JournalEntry
 from opendmp.kit.failpoints import failpoint
 from opendmp.kit.ids import new_id
 from opendmp.record.models import RecordStatus
@@ -85,17 +87,31 @@ class FeedKeys:
     @property
     def parking(self) -> bytes:
         if self._parking is None:
-            self._parking = self.store.data_key_for(PARKING_KEY_ID, create=True)
+            self._parking, self._digest_key = _parking_keys(self.store)
         return self._parking
 
     def nir_digest(self, nir: str) -> str:
         """HMAC-SHA-256 of the NIR: parked rows are found by it, and a NIR cannot be recovered
         from it by trying the (small) space of NIRs without the key."""
         if self._digest_key is None:
-            self._digest_key = HKDF(
-                algorithm=hashes.SHA256(), length=32, salt=None, info=b"opendmp reimbursement parking nir digest"
-            ).derive(self.parking)
+            self._parking, self._digest_key = _parking_keys(self.store)
         return hmac.new(self._digest_key, nir.encode(), hashlib.sha256).hexdigest()
+
+
+# The parking key never changes (rotation re-wraps it, destruction is not done to it): one read per
+# key store and process, so that an opening does not pay a key-store transaction for it.
+_PARKING: weakref.WeakKeyDictionary[KeyStore, tuple[bytes, bytes]] = weakref.WeakKeyDictionary()
+
+
+def _parking_keys(store: KeyStore) -> tuple[bytes, bytes]:
+    found = _PARKING.get(store)
+    if found is None:
+        parking = store.data_key_for(PARKING_KEY_ID, create=True)
+        digest_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"opendmp reimbursement parking nir digest"
+        ).derive(parking)
+        found = _PARKING[store] = (parking, digest_key)
+    return found
 
 
 def seal(key: bytes, row_id: uuid.UUID, owner_id: uuid.UUID, claims: list[Claim]) -> bytes:
@@ -166,8 +182,8 @@ def _file(
                 "sealed": seal(keys.record_key(group.record_id), row_id, group.record_id, group.claims),
             }
         )
-        document = documents.get(group.record_id)
-        if document is None:
+        existing = documents.get(group.record_id)
+        if existing is None:
             doc_id = new_id()
             unique_id = f"2.25.{uuid.uuid5(PARKING_KEY_ID, str(group.record_id)).int}"
             new_documents.append(
@@ -187,7 +203,7 @@ def _file(
             new_lookups.append({"unique_id": unique_id, "record_id": group.record_id, "document_id": doc_id})
             action = "document:create"
         else:
-            doc_id = document.id
+            doc_id = existing
             touched.append({"doc_id": doc_id, "now": now, "start": _midnight(first), "stop": _midnight(last)})
             action = "document:update"
         events.append(
@@ -203,7 +219,9 @@ def _file(
     repo.add_rows(session, DocumentLookup, new_lookups)
     repo.touch_documents(session, touched)
     repo.bulk_insert(session, ReimbursementBatch, batches)
-    journal.append_many(session, actor, events, at=now)
+    journal.append_many(
+        session, actor, events, at=now, insert=lambda rows: repo.bulk_insert(session, JournalEntry, rows)
+    )
     if new_documents:
         source = counters.document_source(actor.kind.value, None)
         key = counters.DocumentKey(now.date(), source, doc_type.class_code, doc_type.code)
@@ -467,8 +485,7 @@ def merge_history(
         session.execute(
             update(ReimbursementClaim).where(ReimbursementClaim.record_id == duplicate_id).values(record_id=survivor_id)
         )
-    found = repo.history_documents(session, [duplicate_id, survivor_id])
-    moved, kept = found.get(duplicate_id), found.get(survivor_id)
+    moved, kept = repo.current_history(session, duplicate_id), repo.current_history(session, survivor_id)
     if moved is None:
         return
     moved.record_id = survivor_id
