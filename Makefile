@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint typecheck node-clients bench bench-journal bench-access bench-stats bench-portal clean
+.PHONY: demo test install lint typecheck node-clients bench bench-journal bench-access bench-stats bench-portal bench-reimbursements clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-journal: install
 
 bench-access: install
 	$(BIN)/python bench/access/policy_bench.py
+
+bench-reimbursements: install
+	$(BIN)/python bench/reimbursements/feed_bench.py
 
 bench-stats: install
 	$(BIN)/python bench/stats/stats_bench.py

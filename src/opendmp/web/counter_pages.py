@@ -146,6 +146,9 @@ def open_submit(request: Request[Any, Any, Any], data: Form) -> Response[str]:
         view = records.open_record(
             db, actor, opening, now, policy=runtime.settings.opening_policy, secrets=page.edge.secrets
         )
+        from opendmp.feed import service as reimbursements  # the parked history joins the new record
+
+        reimbursements.attach_at_opening(db, runtime.vault.keys, view.record.id, view.patient.ins_value, now)
         p, credentials = view.patient, view.credentials
         return page.render(
             "counter_opened.html",
