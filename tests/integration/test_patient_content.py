@@ -345,3 +345,29 @@ def test_a_blocked_professional_reads_no_content_even_authorised(
     with pytest.raises(HiddenFromActor):
         run(runtime, content.list_content, DOCTOR, record_id, [ContentKind.ALLERGY], keys=runtime.vault.keys)
     assert ("content:emergency-summary", "denied", DOCTOR.id) in journal(runtime, record_id)
+
+
+def test_a_merge_moves_the_content_under_the_survivors_key_and_keeps_one_blood_group(runtime: Runtime) -> None:
+    ins_a, traits = f.person(order=61)
+    ins_b, _ = f.person(order=62)
+    duplicate = f.open_record(runtime, Actor.counter_agent("agent"), ins_a, traits).record.id
+    survivor = f.open_record(runtime, Actor.counter_agent("agent"), ins_b, traits).record.id
+    add(runtime, Actor.patient(ins_a), duplicate, BloodGroup(A_POS))
+    add(runtime, Actor.patient(ins_a), duplicate, Allergy(text="Fraises", category="intolerance"))
+    add(runtime, Actor.patient(ins_b), survivor, BloodGroup(A_POS))
+    with unit_of_work(runtime.sessions) as session:
+        records.merge_records(session, f.OPERATOR, survivor, duplicate, runtime.clock.now(), runtime.vault)
+    runtime.vault.keys.destroy(duplicate, "test", runtime.clock.now())  # the duplicate's key no longer matters
+    items = run(
+        runtime, content.list_content, Actor.patient(ins_b), survivor, list(ContentKind), keys=runtime.vault.keys
+    )
+    assert sorted(i.kind.value for i in items) == ["allergy", "blood-group"]
+    with runtime.sessions() as session:
+        statuses = sorted(
+            session.scalars(
+                select(ContentRow.status).where(
+                    ContentRow.record_id == survivor, ContentRow.kind == ContentKind.BLOOD_GROUP.value
+                )
+            )
+        )
+    assert statuses == ["active", "superseded"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 import msgspec
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opendmp.access import service as access
@@ -18,7 +19,7 @@ from opendmp.consent import service as consents
 from opendmp.content import codes
 from opendmp.content import repository as repo
 from opendmp.content.errors import ContentConflict, ContentNotFound, StaleVersion
-from opendmp.content.models import ACTIVE, ENTERED_IN_ERROR, ContentRow
+from opendmp.content.models import ACTIVE, ENTERED_IN_ERROR, SUPERSEDED, ContentRow
 from opendmp.content.schedule import GivenDose, ScheduleReport, vaccination_schedule
 from opendmp.content.schemas import (
     DATA_TYPES,
@@ -441,3 +442,27 @@ def vaccination_record(
     ]
     report = vaccination_schedule(patient.birth_date, today(now), given)
     return VaccinationRecord(record_id, patient.birth_date, items, report)
+
+
+def merge_content(session: Session, keys: KeyStore, duplicate_id: uuid.UUID, survivor_id: uuid.UUID) -> None:
+    """A merge (record.service.merge_records): the duplicate's items are re-sealed under the
+    survivor's data key and move to it, nothing lost. A record has one blood group: when both
+    had one, the survivor's stays in force and the duplicate's is kept as superseded."""
+    rows = list(session.scalars(select(ContentRow).where(ContentRow.record_id == duplicate_id)))
+    if not rows:
+        return
+    old_key = keys.data_key_for(duplicate_id, create=False)
+    keys.data_key_for(survivor_id, create=True)
+    survivor_has_blood_group = session.scalar(
+        select(ContentRow.id).where(
+            ContentRow.record_id == survivor_id,
+            ContentRow.kind == ContentKind.BLOOD_GROUP.value,
+            ContentRow.status == ACTIVE,
+        )
+    )
+    for row in rows:
+        data = _open(old_key, row)
+        row.record_id = survivor_id
+        row.sealed = _seal(keys, survivor_id, row.id, data)
+        if survivor_has_blood_group and row.kind == ContentKind.BLOOD_GROUP.value and row.status == ACTIVE:
+            row.status = SUPERSEDED

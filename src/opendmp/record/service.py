@@ -934,6 +934,9 @@ def merge_records(
     from opendmp.summary.service import merge_summaries
 
     merge_summaries(session, vault.keys, duplicate_id, survivor_id)
+    from opendmp.content.service import merge_content
+
+    merge_content(session, vault.keys, duplicate_id, survivor_id)
     moved: tuple[Any, ...] = (
         FeedSubmission,
         LegalRepresentative,
