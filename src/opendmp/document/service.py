@@ -501,10 +501,18 @@ class DocumentQuery:
 
 
 def search_documents(
-    session: Session, actor: Actor, record_id: uuid.UUID, query: DocumentQuery, now: datetime
+    session: Session,
+    actor: Actor,
+    record_id: uuid.UUID,
+    query: DocumentQuery,
+    now: datetime,
+    *,
+    facts: RecordFacts | None = None,
 ) -> tuple[list[StoredDocument], int]:
-    """A page of the record's documents the actor may read, and their exact total."""
-    _, facts = _record_and_facts(session, record_id, now)
+    """A page of the record's documents the actor may read, and their exact total. `facts`: the
+    record's, when the caller loaded them in this transaction already (one load per page)."""
+    if facts is None or facts.record_id != record_id:
+        _, facts = _record_and_facts(session, record_id, now)
     decision = access.require(session, actor, Action.RECORD_LOOKUP, facts, now)
     filters: list[ColumnElement[bool]] = [Document.status.in_(query.statuses)]
     if query.type_codes:
@@ -742,11 +750,15 @@ def recent_exam(
     return [StoredDocument(document, repo.authors_of(session, [document.id])[document.id], created=False)]
 
 
-def recent_exams(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> list[exams.EarlierExam]:
+def recent_exams(
+    session: Session, actor: Actor, record_id: uuid.UUID, now: datetime, *, facts: RecordFacts | None = None
+) -> list[exams.EarlierExam]:
     """The exams of the record still within their window (exam_windows.csv), among the documents
     the actor may read: the "recent same-type exam" warnings of a professional's record page
-    (journaled like a search)."""
-    _, facts = _record_and_facts(session, record_id, now)
+    (journaled like a search). `facts`: the record's, when the caller loaded them in this
+    transaction already."""
+    if facts is None or facts.record_id != record_id:
+        _, facts = _record_and_facts(session, record_id, now)
     access.require(session, actor, Action.RECORD_LOOKUP, facts, now)
     found = exams.recent_within_windows(session, record_id, now, readable=readable_by(actor, facts, now))
     journal.append(

@@ -13,7 +13,15 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from opendmp.access import service as access
-from opendmp.access.policy import Action, EmergencyMode, NewAuthorisation, NewEmergency, decide, professional_access
+from opendmp.access.policy import (
+    Action,
+    EmergencyMode,
+    NewAuthorisation,
+    NewEmergency,
+    RecordFacts,
+    decide,
+    professional_access,
+)
 from opendmp.identity.actor import Actor
 from opendmp.journal import service as journal
 from opendmp.record import repository as repo
@@ -32,6 +40,7 @@ class Standing:
     blocked: bool  # the holder blocked this professional
     may_declare: bool  # may declare an authorisation with the patient present (care team or consent)
     may_break_glass: bool  # may start an emergency access
+    facts: RecordFacts  # what the policy knew, for the page's other service calls of this transaction
 
 
 def standing_of(session: Session, actor: Actor, record_id: uuid.UUID, now: datetime) -> Standing:
@@ -73,4 +82,5 @@ def standing_of(session: Session, actor: Actor, record_id: uuid.UUID, now: datet
         and via != "medecin-traitant"
         and decide(actor, Action.EMERGENCY_ACCESS, urgent, now).allowed
         and record.status == "active",
+        facts=facts,
     )

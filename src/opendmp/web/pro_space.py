@@ -93,10 +93,10 @@ def _record_page(
     def work(db: Session) -> Response[str]:
         standing = standing_of(db, actor, record_id, now)
         found, total = documents.search_documents(
-            db, actor, record_id, documents.DocumentQuery(offset=offset, count=PAGE_SIZE), now
+            db, actor, record_id, documents.DocumentQuery(offset=offset, count=PAGE_SIZE), now, facts=standing.facts
         )
         names = consents.display_names(db, {a.rpps for d in found for a in d.authors if a.rpps})
-        recent = documents.recent_exams(db, actor, record_id, now) if standing.via else []
+        recent = documents.recent_exams(db, actor, record_id, now, facts=standing.facts) if standing.via else []
         warnings = [
             {
                 "text": page._(
