@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -331,6 +332,7 @@ def main() -> None:
     median, mean = time_bump_alone(runtime)
     print(f"counter upserts of one opening alone, 10,000 calls: median {median:.3f} ms, mean {mean:.3f} ms")
     runtime.close()
+    shutil.rmtree(folder, ignore_errors=True)  # the SQLite store and its keys: nothing to keep
 
 
 if __name__ == "__main__":
