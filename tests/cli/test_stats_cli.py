@@ -161,14 +161,16 @@ def test_remuneration_statement_and_rules_from_the_command_line(cli: Any, runtim
 
 
 def test_backup_and_restore_from_the_command_line(
-    cli: Any, runtime: Runtime, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    cli: Any, runtime: Runtime, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     import base64
     import os
 
     monkeypatch.setenv("OPENDMP_BACKUP_KEY", base64.b64encode(os.urandom(32)).decode())
     if not runtime.settings.resolved_database_url.startswith("sqlite"):
-        pytest.skip("the PostgreSQL restore needs the admin URL: tests/integration/test_backup_restore.py")
+        # pg_restore recreates the schema: it runs as the database's owner, like an operator would.
+        admin, _ = request.getfixturevalue("postgres_database")
+        monkeypatch.setenv("OPENDMP_ADMIN_DATABASE_URL", admin)
     f.open_record(runtime, Actor.counter_agent("agent-1"), *f.person(order=1))
     made = cli("backup", str(tmp_path / "db.bak"))
     assert made.exit_code == 0, made.stderr
