@@ -259,3 +259,17 @@ def test_a_merge_moves_the_claims_under_the_survivors_key_and_keeps_one_history(
         ).scalar_one()
     assert current.service_start is not None and current.service_start.date().isoformat() == "2026-04-01"
     assert current.service_stop is not None and current.service_stop.date().isoformat() == "2026-05-02"
+
+
+def test_lines_parked_before_an_opening_without_the_hook_join_the_record_with_its_next_lines(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    ins, traits = person(order=61)
+    _feed(runtime, _write(tmp_path / "before.ndjson", [_claim(ins.value, "E1", "2026-03-01")]))
+    record_id = open_record(runtime, INSURER, ins, traits).record.id  # the factory: no attach hook
+    assert _count(runtime, ReimbursementParked) == 1
+    _feed(runtime, _write(tmp_path / "after.ndjson", [_claim(ins.value, "E2")]))
+    assert _count(runtime, ReimbursementParked) == 0
+    with runtime.sessions() as session:
+        assert sorted(c.claim_id for c in feed.claims_of(session, runtime.vault.keys, record_id)) == ["E1", "E2"]
+    assert _count(runtime, Document, Document.record_id == record_id, Document.type_code == "REMB") == 1

@@ -228,6 +228,19 @@ def parked_for(session: Session, digest: str) -> list[ReimbursementParked]:
     )
 
 
+def parked_digests(session: Session, digests: Sequence[str]) -> set[str]:
+    """Which of these NIR digests have parked lines."""
+    if not digests:
+        return set()
+    return set(
+        session.execute(
+            select(ReimbursementParked.nir_digest)
+            .where(_among(session, ReimbursementParked.nir_digest, digests))
+            .distinct()
+        ).scalars()
+    )
+
+
 def claims_to_record(session: Session, parked_ids: list[uuid.UUID], record_id: uuid.UUID) -> None:
     session.execute(
         update(ReimbursementClaim)

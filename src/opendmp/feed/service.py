@@ -331,6 +331,7 @@ def store_chunk(
             {"claim_id": line.claim.claim_id, "run_id": run_id, "record_id": record_id, "parked_id": None}
         )
         outcome.stored += 1
+    _attach_late_parked(session, actor, keys, groups, now)
     _file(session, actor, keys, run_id, list(groups.values()), now)
     outcome.records = len(groups)
     if parked:
@@ -368,6 +369,20 @@ def store_chunk(
     return outcome
 
 
+def _attach_late_parked(
+    session: Session, actor: Actor, keys: FeedKeys, groups: dict[uuid.UUID, _Group], now: datetime
+) -> None:
+    """Lines parked for a NIR whose record has opened since without attaching them (a record
+    opened while that chunk was in flight, or by a path without the opening hook) join it with
+    the next lines for that record: one digest per record of the chunk, one query."""
+    if not groups:
+        return
+    digests = {keys.nir_digest(group.ins.value): group for group in groups.values()}
+    for digest in repo.parked_digests(session, list(digests)):
+        group = digests[digest]
+        attach_history(session, keys.store, group.record_id, group.ins, now, actor=actor, feed_keys=keys)
+
+
 def months_before(day: date, months: int) -> date:
     year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
     month += 1
@@ -376,11 +391,19 @@ def months_before(day: date, months: int) -> date:
 
 
 def attach_history(
-    session: Session, keys: FeedKeys, record_id: uuid.UUID, ins: Ins, now: datetime, *, actor: Actor | None = None
+    session: Session,
+    store: KeyStore,
+    record_id: uuid.UUID,
+    ins: Ins,
+    now: datetime,
+    *,
+    actor: Actor | None = None,
+    feed_keys: FeedKeys | None = None,
 ) -> int:
     """At opening: the parked claims of the holder's NIR from the last 24 months join the record
     (re-sealed under its data key, one batch, one journal entry); older ones are dropped. Runs in
     the opening's transaction. Returns the number of lines attached."""
+    keys = feed_keys or FeedKeys(store)
     digest = keys.nir_digest(ins.value)
     rows = repo.parked_for(session, digest)
     if not rows:
@@ -453,7 +476,7 @@ def attach_at_opening(session: Session, keys: KeyStore, record_id: uuid.UUID, in
 
     patient = records_repo.get_patient(session, record_id)
     system = InsSystem(patient.ins_system) if patient is not None else InsSystem.NIR
-    return attach_history(session, FeedKeys(keys), record_id, Ins(system, ins_value), now)
+    return attach_history(session, keys, record_id, Ins(system, ins_value), now)
 
 
 def purge_at_objection(session: Session, keys: KeyStore, record_id: uuid.UUID, now: datetime) -> int:
