@@ -372,6 +372,36 @@ def test_a_minors_confidential_document_is_hidden_from_the_representatives_not_f
     assert [d.document.id for d in listed] == [ordinary] and total == 1
 
 
+def test_the_journal_keeps_a_minors_confidential_acts_from_the_representatives(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    """CSP L1111-5: the representatives see neither the document nor that someone wrote or read it."""
+    from datetime import date
+
+    from opendmp.journal import reading
+    from opendmp.record import service as records
+
+    ins, traits = f.minor(clock.now().date())
+    parent = records.RepresentativeIn(f.person(born=date(1980, 1, 1))[0], "MARTIN", "JEAN")
+    record_id = f.open_record(runtime, Actor.counter_agent("a"), ins, traits, representatives=(parent,)).record.id
+    f.add_professional(runtime, AUTHOR.id, "10")
+    security = [{"coding": [{"system": VISIBILITY_SYSTEM, "code": "INVISIBLE_REPRESENTANTS_LEGAUX"}]}]
+    confidential = str(publish(runtime, record_id, securityLabel=security))
+    ordinary = str(publish(runtime, record_id))
+    assert can_read(runtime, AUTHOR, uuid.UUID(confidential))  # a read by the author, journaled
+
+    def seen_by(reader: Actor) -> tuple[set[str], int]:
+        with unit_of_work(runtime.sessions) as session:
+            page = reading.read_record_journal(session, reader, record_id, reading.EntryQuery(), clock.now())
+        return {e.target_id for e in page.entries if e.target_type == "document"}, page.total
+
+    minors_view, minors_total = seen_by(Actor.patient(ins))
+    parents_view, parents_total = seen_by(Actor.patient(parent.ins))
+    assert {confidential, ordinary} <= minors_view
+    assert ordinary in parents_view and confidential not in parents_view
+    assert parents_total < minors_total  # the total leaves them out too: paging stays right
+
+
 def test_establishment_software_files_and_reads_for_a_professional_of_the_care_team_only(
     runtime: Runtime, record: tuple[Ins, uuid.UUID]
 ) -> None:

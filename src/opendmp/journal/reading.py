@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from opendmp.access import service as access
-from opendmp.access.policy import Action
+from opendmp.access.policy import Action, readable_by
 from opendmp.identity.actor import Actor, ActorKind
 from opendmp.identity.ins import Ins
 from opendmp.identity.models import Professional
@@ -43,7 +43,11 @@ def read_record_journal(
     # Professionals may look a record up, yet its journal is the holder's alone: the same answer
     # as for a record that does not exist.
     access.require(session, actor, Action.JOURNAL_READ, facts, now, absent="no such patient", field="patient")
-    entries, total, up_to_seq = repo.record_entries(session, record_id, query)
+    # A document the reader may not see (a minor's confidential act hidden from the legal
+    # representatives, a result not yet announced to the holder) leaves no trace in their view
+    # of the journal either: neither its title nor that someone wrote or read it.
+    hidden = repo.hidden_documents(session, record_id, ~readable_by(actor, facts, now))
+    entries, total, up_to_seq = repo.record_entries(session, record_id, query, hidden_documents=hidden)
     rpps = {e.actor_id for e in entries if e.actor_kind == ActorKind.PROFESSIONAL.value and e.actor_id}
     journal.append(
         session,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, String, func, insert, select, type_coerce, update
+from sqlalchemy import ColumnElement, or_, Connection, Engine, String, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from opendmp.identity.models import Professional
@@ -260,9 +260,20 @@ class EntryQuery:
     up_to_seq: int | None = None
 
 
-def record_entries(session: Session, record_id: uuid.UUID, query: EntryQuery) -> tuple[list[JournalEntry], int, int]:
+def hidden_documents(session: Session, record_id: uuid.UUID, hidden: ColumnElement[bool]) -> list[str]:
+    """The ids (as the journal writes them) of the record's documents matching `hidden`."""
+    from opendmp.document.models import Document
+
+    found = session.execute(select(Document.id).where(Document.record_id == record_id, hidden)).scalars()
+    return [str(document_id) for document_id in found]
+
+
+def record_entries(
+    session: Session, record_id: uuid.UUID, query: EntryQuery, *, hidden_documents: Sequence[str] = ()
+) -> tuple[list[JournalEntry], int, int]:
     """The record's entries that still have their payload (redacted ones say nothing), their
-    total, and the last seq the page considered."""
+    total, and the last seq the page considered; entries about `hidden_documents` are left out
+    (of the total too, so paging stays right)."""
     entry = JournalEntry
     up_to = query.up_to_seq
     if up_to is None:
@@ -273,6 +284,16 @@ def record_entries(session: Session, record_id: uuid.UUID, query: EntryQuery) ->
         entry.seq <= up_to,
         entry.action.is_not(None),
     ]
+    if hidden_documents:
+        # Spelled out so that entries without a target (NULLs) stay in.
+        filters.append(
+            or_(
+                entry.target_type.is_(None),
+                entry.target_type != "document",
+                entry.target_id.is_(None),
+                entry.target_id.not_in(sorted(hidden_documents)),
+            )
+        )
     if query.at_from is not None:
         filters.append(entry.at >= query.at_from)
     if query.at_to is not None:
