@@ -101,6 +101,21 @@ def test_the_reminder_goes_to_the_current_medecin_traitant(runtime: Runtime, clo
     assert len(reminders_to(runtime, OTHER_DOCTOR.id)) == 1
 
 
+def test_no_reminder_reaches_a_former_medecin_traitant_or_a_blocked_one(runtime: Runtime, clock: FrozenClock) -> None:
+    """The message names the patient: it goes to the current médecin traitant only."""
+    record_id, _ = a_record(runtime)
+    file_vsm(runtime, record_id)
+    with unit_of_work(runtime.sessions) as session:
+        patient = records_repo.get_patient(session, record_id)
+        assert patient is not None
+        holder = Actor.patient(Ins(InsSystem(patient.ins_system), patient.ins_value))
+        consents.designate_medecin_traitant(session, holder, record_id, None, clock.now())
+        consents.block(session, holder, record_id, GP.id, clock.now())
+    clock.advance(timedelta(days=400))
+    run_jobs(runtime.job_context(), clock.now(), ["vsm-reminder"])
+    assert reminders_to(runtime, GP.id) == []
+
+
 def test_a_purge_deletes_the_structured_copies_and_a_merge_reseals_them_for_the_survivor(
     runtime: Runtime, clock: FrozenClock
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from opendmp.access.policy import DLU_TYPE, VSM_TYPE, Action, NewDocument, decide
 from opendmp.identity.actor import Actor
 from tests.unit.test_policy import (
@@ -58,9 +60,18 @@ def test_the_dlu_is_written_by_professionals_of_an_ehpad_with_an_access() -> Non
 
 def test_a_new_medecin_traitant_may_replace_a_vsm_written_by_another() -> None:
     vsm = document(type_code=VSM_TYPE, class_code="11")
-    assert decide(MEDECIN_TRAITANT, Action.DOCUMENT_UPDATE, vsm, NOW).allowed
-    assert not decide(AUTHORISED_DOCTOR, Action.DOCUMENT_UPDATE, vsm, NOW).allowed
-    assert not decide(MEDECIN_TRAITANT, Action.DOCUMENT_UPDATE, document(), NOW).allowed  # other documents: authors
+    assert decide(MEDECIN_TRAITANT, Action.DOCUMENT_REPLACE, vsm, NOW).allowed
+    assert not decide(AUTHORISED_DOCTOR, Action.DOCUMENT_REPLACE, vsm, NOW).allowed
+    assert not decide(MEDECIN_TRAITANT, Action.DOCUMENT_REPLACE, document(), NOW).allowed  # other documents: authors
+
+
+def test_replacing_another_doctors_vsm_gives_no_right_over_its_flags_nor_on_a_closed_record() -> None:
+    vsm = document(type_code=VSM_TYPE, class_code="11")
+    # The flags (hidden from the patient, archived, confidentiality) stay the author's.
+    assert not decide(MEDECIN_TRAITANT, Action.DOCUMENT_UPDATE, vsm, NOW).allowed
+    assert not decide(MASKED_GRANTEE, Action.DOCUMENT_UPDATE, vsm, NOW).allowed
+    closed = document(type_code=VSM_TYPE, class_code="11", record=replace(FACTS, status="closed"))
+    assert not decide(MEDECIN_TRAITANT, Action.DOCUMENT_REPLACE, closed, NOW).allowed
 
 
 def test_only_establishment_software_files_batches_and_only_with_the_feeding_scope() -> None:

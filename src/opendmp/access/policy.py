@@ -76,7 +76,8 @@ class Action(StrEnum):
     DOCUMENT_CREATE = "document:create"
     DOCUMENT_READ = "document:read"
     DOCUMENT_MASK = "document:mask"  # MASQUE_PS on or off: the patient's own choice
-    DOCUMENT_UPDATE = "document:update"  # visibility, confidentiality, archiving, replacement
+    DOCUMENT_UPDATE = "document:update"  # visibility, confidentiality, archiving
+    DOCUMENT_REPLACE = "document:replace"  # a new version that replaces this one
     DOCUMENT_DELETE = "document:delete"
     IDENTITY_UPDATE = "identity:update"
     IDENTITY_MERGE = "identity:merge"
@@ -118,6 +119,7 @@ SCOPE_ACTIONS: Mapping[str, frozenset[Action]] = {
     | {
         Action.DOCUMENT_CREATE,
         Action.DOCUMENT_UPDATE,
+        Action.DOCUMENT_REPLACE,
         Action.DOCUMENT_DELETE,
         Action.DOCUMENT_MASK,
         Action.VACCINATION_RECORD,
@@ -385,9 +387,11 @@ _LETTER_PRINTERS = frozenset({ActorKind.COUNTER_AGENT, ActorKind.PROFESSIONAL, A
 # Record statuses (record.models.RecordStatus) in which professionals may use an access.
 _LIVE_STATUSES = frozenset({"active", "pending-objection"})
 # Masking (MASQUE_PS) is the holder's: an author may file a document masked, never unmask it.
-_AUTHOR_ACTIONS = frozenset({Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE})
+_AUTHOR_ACTIONS = frozenset(
+    {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE, Action.DOCUMENT_REPLACE, Action.DOCUMENT_DELETE}
+)
 _READ_OR_MASK = frozenset({Action.DOCUMENT_READ, Action.DOCUMENT_MASK})
-_UPDATE_OR_DELETE = frozenset({Action.DOCUMENT_UPDATE, Action.DOCUMENT_DELETE})
+_UPDATE_OR_DELETE = frozenset({Action.DOCUMENT_UPDATE, Action.DOCUMENT_REPLACE, Action.DOCUMENT_DELETE})
 _CONSENT_ACTIONS = frozenset({Action.CONSENT_MANAGE, Action.CONSENT_READ})
 
 # Speed: `decide` runs for every document of every answer (goal: >= 500,000 decisions/s, measured
@@ -638,8 +642,14 @@ def _decide_document(actor: Actor, rpps: str | None, action: Action, target: Doc
     # Authors always read (and manage) what they wrote.
     if _is_author(actor, rpps, target) and action in _AUTHOR_ACTIONS:
         return _answer(True, "author", "author")
-    if action is _DOCUMENT_UPDATE and target.type_code == VSM_TYPE and _writes_vsm(actor, rpps, record, now):
-        # A new médecin traitant brings the summary up to date: a new version of the VSM.
+    if (
+        action is Action.DOCUMENT_REPLACE
+        and target.type_code == VSM_TYPE
+        and record.status in _LIVE_STATUSES
+        and _writes_vsm(actor, rpps, record, now)
+    ):
+        # A new médecin traitant brings the summary up to date: a new version of the VSM, on a
+        # live record. Only a replacement: the other doctor's VSM's flags stay its author's.
         return _answer(True, "vsm-by-the-medecin-traitant", "medecin-traitant")
     if action is not _DOCUMENT_READ:
         return _answer(False, "authors-only")

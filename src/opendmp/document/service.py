@@ -242,7 +242,7 @@ def submit_document(
         replaced = repo.get(session, item.replaces, for_update=True)
         if replaced is None or replaced.record_id != record_id:
             raise DocumentNotFound("the document to replace does not exist in this record", field="relatesTo")
-        access.require(session, actor, Action.DOCUMENT_UPDATE, facts_of(session, replaced, facts), now)
+        access.require(session, actor, Action.DOCUMENT_REPLACE, facts_of(session, replaced, facts), now)
         if replaced.status != DocumentStatus.CURRENT:
             raise VersionConflict("only the current version of a document can be replaced", field="relatesTo")
         logical_id, version = replaced.logical_id, replaced.version + 1

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, Connection, Engine, String, func, insert, select, type_coerce, update
+from sqlalchemy import ColumnElement, Connection, Engine, String, func, insert, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from opendmp.identity.models import Professional

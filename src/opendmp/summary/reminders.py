@@ -43,8 +43,9 @@ def due_reminders(session: Session, now: datetime) -> list[uuid.UUID]:
 
 
 def remind(session: Session, actor: Actor, summary_id: uuid.UUID, now: datetime) -> bool:
-    """Queue the reminder to the record's médecin traitant (the VSM's author when none is
-    designated); True when a message was queued. The version is marked reminded either way."""
+    """Queue the reminder to the record's current médecin traitant (nobody when none is
+    designated or they are blocked); True when a message was queued. The version is marked
+    reminded either way."""
     summary = session.get(ClinicalSummary, summary_id, with_for_update=True)
     if summary is None or summary.reminded_at is not None:
         return False  # another run got there first
@@ -55,7 +56,11 @@ def remind(session: Session, actor: Actor, summary_id: uuid.UUID, now: datetime)
         return False  # purged or merged meanwhile: nobody to remind
     if record.status not in LIVE:
         return False
-    recipient = facts.medecin_traitant or summary.author_rpps
+    # Only the current médecin traitant is reminded, never a former one nor one the holder has
+    # blocked since: the message names the patient (security review M2).
+    recipient = facts.medecin_traitant
+    if recipient is None or recipient in facts.blocked:
+        return False
     patient = records_repo.get_patient(session, summary.record_id)
     name = f"{patient.given_names.split()[0].title()} {patient.birth_family}" if patient else None
     queued = notifications.notify_professional(

@@ -142,7 +142,7 @@ def _submit(
         # A new version when this writer may replace the current one (the VSM's writers always
         # may; a DLU by its author); otherwise a document of its own, the newest being current.
         target = documents.facts_of(session, earlier, facts)
-        if decide(actor, Action.DOCUMENT_UPDATE, target, now).allowed and earlier.set_id:
+        if decide(actor, Action.DOCUMENT_REPLACE, target, now).allowed and earlier.set_id:
             replaces, version, set_oid = earlier, earlier.version + 1, earlier.set_id
     document_oid = _new_oid()
     ins = Ins(InsSystem(patient.ins_system), patient.ins_value)
