@@ -144,20 +144,33 @@ def _sqlite_path(url: str) -> Path:
     return Path(database)
 
 
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+def _libpq(url: str) -> tuple[str, dict[str, str]]:
+    """The libpq address without its password, and the environment that carries the password:
+    a password in the arguments would be readable by every local user in `ps`."""
+    parsed = make_url(url).set(drivername="postgresql")
+    env = dict(os.environ)
+    if parsed.password:
+        env["PGPASSWORD"] = str(parsed.password)
+    return parsed.set(password=None).render_as_string(hide_password=False), env
 
 
 @contextlib.contextmanager
-def _scratch(near: Path) -> Iterator[Path]:
-    """A private temporary file beside the target (same file system, mode 0600), always removed."""
-    near.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".opendmp-backup-", dir=near.parent)
+def _scratch(directory: Path) -> Iterator[Path]:
+    """A private temporary file (mode 0600) in the service's own scratch directory (mode 0700,
+    under the data directory), always removed. Never beside the backup: the plain dump would sit
+    on the backup medium (often remote) if the process were killed before the `finally`."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    fd, name = tempfile.mkstemp(prefix=".opendmp-backup-", dir=directory)
     os.close(fd)
     try:
         yield Path(name)
     finally:
         Path(name).unlink(missing_ok=True)
+
+
+def scratch_directory(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "scratch"
 
 
 def _dump(url: str, into: Path) -> str:
@@ -173,11 +186,13 @@ def _dump(url: str, into: Path) -> str:
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
         raise BackupError("pg_dump is not installed", field="database")
+    address, env = _libpq(url)
     # No shell; the arguments are this service's own settings.
     subprocess.run(  # noqa: S603
-        [pg_dump, "--format=custom", "--no-password", f"--file={into}", _libpq(url)],
+        [pg_dump, "--format=custom", "--no-password", f"--file={into}", address],
         check=True,
         capture_output=True,
+        env=env,
     )
     return "postgresql"
 
@@ -200,10 +215,12 @@ def _load(url: str, dump: Path, kind: str) -> None:
     if pg_restore is None:
         raise BackupError("pg_restore is not installed", field="backup")
     options = ["--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--no-password"]
+    address, env = _libpq(url)
     done = subprocess.run(  # noqa: S603 - no shell; the arguments are this service's own settings
-        [pg_restore, *options, f"--dbname={_libpq(url)}", str(dump)],
+        [pg_restore, *options, f"--dbname={address}", str(dump)],
         capture_output=True,
         text=True,
+        env=env,
     )
     if done.returncode != 0:
         raise BackupError(f"pg_restore failed: {done.stderr.strip().splitlines()[-1:]}", field="backup")
@@ -216,9 +233,11 @@ class BackupMade:
     size: int
 
 
-def take_backup(url: str, out: Path, key: bytes, *, what: str, now: datetime) -> BackupMade:
-    """Dump `url` (the database or the key store) and write it encrypted to `out`."""
-    with _scratch(out) as plain:
+def take_backup(url: str, out: Path, key: bytes, *, what: str, now: datetime, scratch: Path) -> BackupMade:
+    """Dump `url` (the database or the key store) into the private `scratch` directory and
+    write it encrypted to `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _scratch(scratch) as plain:
         kind = _dump(url, plain)
         encrypt_file(plain, out, key, {"what": what, "kind": kind, "taken_at": now.isoformat()})
     return BackupMade(out, kind, out.stat().st_size)
@@ -255,12 +274,13 @@ def restore(
     finally:
         live.close()
     url = settings.admin_database_url or settings.resolved_database_url
-    with _scratch(source) as plain:
+    scratch = scratch_directory(settings)
+    with _scratch(scratch) as plain:
         header = decrypt_file(source, plain, key)
         if header.get("what") != "database":
             raise BackupError("this is not a database backup (a key-store backup?)", field="backup")
         if keystore_source is not None:
-            with _scratch(keystore_source) as keys_plain:
+            with _scratch(scratch) as keys_plain:
                 keys_header = decrypt_file(keystore_source, keys_plain, key)
                 if keys_header.get("what") != "keystore":
                     raise BackupError("--keystore: this is not a key-store backup", field="keystore")

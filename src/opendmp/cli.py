@@ -1916,6 +1916,8 @@ def backup_command(
     """An encrypted backup (AES-256-GCM, OPENDMP_BACKUP_KEY) of the database, or of the key store."""
     from opendmp import backup
     from opendmp.document.keystore import default_keystore_url
+    from opendmp.journal import service as journal
+    from opendmp.kit.db import unit_of_work
     from opendmp.kit.keys import MissingKey, load_keys
 
     s = settings()
@@ -1928,11 +1930,20 @@ def backup_command(
 
     with domain_errors():
         try:
-            made = backup.take_backup(
-                url, out_path, key, what="keystore" if keystore else "database", now=datetime.now(UTC)
-            )
+            what = "keystore" if keystore else "database"
+            now = datetime.now(UTC)
+            made = backup.take_backup(url, out_path, key, what=what, now=now, scratch=backup.scratch_directory(s))
         except subprocess.CalledProcessError as error:
             raise fail(f"pg_dump failed: {error.stderr.decode(errors='replace').strip()}") from error
+        # A copy of every record left the service: said on the system chain (who, what, where).
+        with runtime_scope(s) as runtime, unit_of_work(runtime.sessions) as session:
+            journal.append(
+                session,
+                operator_actor(),
+                journal.Event("backup:take", what, out_path.name[:64], reason=f"kind={made.kind};bytes={made.size}"),
+                record_id=None,
+                at=now,
+            )
     err.print(f"{made.kind} {'key store' if keystore else 'database'} backed up, {made.size:,} bytes → {out_path}")
 
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from opendmp.cli import app
 from opendmp.identity.actor import Actor
+from opendmp.journal.service import entries_of
 from opendmp.runtime import Runtime
 from opendmp.seed import seed_platform
 from opendmp.stats import counters
@@ -172,14 +173,19 @@ def test_backup_and_restore_from_the_command_line(
         admin, _ = request.getfixturevalue("postgres_database")
         monkeypatch.setenv("OPENDMP_ADMIN_DATABASE_URL", admin)
     f.open_record(runtime, Actor.counter_agent("agent-1"), *f.person(order=1))
-    made = cli("backup", str(tmp_path / "db.bak"))
+    medium = tmp_path / "medium"  # the backup volume: nothing but the encrypted files lands there
+    made = cli("backup", str(medium / "db.bak"))
     assert made.exit_code == 0, made.stderr
-    assert cli("backup", str(tmp_path / "keys.bak"), "--keystore").exit_code == 0
+    assert cli("backup", str(medium / "keys.bak"), "--keystore").exit_code == 0
+    assert sorted(p.name for p in medium.iterdir()) == ["db.bak", "keys.bak"]
+    with runtime.sessions() as session:
+        taken = [e.target_type for e in entries_of(session, None) if e.action == "backup:take"]
+    assert taken == ["database", "keystore"]  # a copy of every record left: journaled
     f.open_record(runtime, Actor.counter_agent("agent-1"), *f.person(order=2))  # lost by the restore
     runtime.engine.dispose()
-    done = cli("restore", str(tmp_path / "db.bak"), "--keystore", str(tmp_path / "keys.bak"))
+    done = cli("restore", str(medium / "db.bak"), "--keystore", str(medium / "keys.bak"))
     assert done.exit_code == 0, done.stderr
     assert "journal and every document's hash verified" in done.stderr
     assert json.loads(cli("stats", "--json").stdout)["recordsOpened"] == 1
-    assert cli("restore", str(tmp_path / "keys.bak")).exit_code != 0  # a key-store backup is not a database
+    assert cli("restore", str(medium / "keys.bak")).exit_code != 0  # a key-store backup is not a database
     assert cli("restore", str(tmp_path / "missing.bak")).exit_code == 2

@@ -56,8 +56,12 @@ def test_a_restore_replays_the_deletion_ledger_and_passes_the_drill(
         _submit(runtime, doctor, view.record.id)
     take_checkpoint(runtime.sessions, runtime.keys.journal_signing_key, runtime.clock.now())
     now = runtime.clock.now()
-    database = backup.take_backup(settings.resolved_database_url, tmp_path / "db.bak", KEY, what="database", now=now)
-    keys = backup.take_backup(default_keystore_url(settings), tmp_path / "keys.bak", KEY, what="keystore", now=now)
+    database = backup.take_backup(
+        settings.resolved_database_url, tmp_path / "db.bak", KEY, what="database", now=now, scratch=tmp_path / "s"
+    )
+    keys = backup.take_backup(
+        default_keystore_url(settings), tmp_path / "keys.bak", KEY, what="keystore", now=now, scratch=tmp_path / "s"
+    )
     for made in (database, keys):
         sealed = made.path.read_bytes()
         assert b"BACKUPNAME" not in sealed and runtime.keys.master_key not in sealed
