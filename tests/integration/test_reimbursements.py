@@ -273,3 +273,20 @@ def test_lines_parked_before_an_opening_without_the_hook_join_the_record_with_it
     with runtime.sessions() as session:
         assert sorted(c.claim_id for c in feed.claims_of(session, runtime.vault.keys, record_id)) == ["E1", "E2"]
     assert _count(runtime, Document, Document.record_id == record_id, Document.type_code == "REMB") == 1
+
+
+def test_a_purge_leaves_no_claim_of_the_record_behind(runtime: Runtime, tmp_path: Path) -> None:
+    """Not the sealed lines, nor the index saying which claims the record had."""
+    from opendmp.record import service as records
+    from tests.factories import OPERATOR
+
+    ins, traits = person(order=71)
+    record_id, nir = open_record(runtime, INSURER, ins, traits).record.id, ins.value
+    _feed(runtime, _write(tmp_path / "f.ndjson", [_claim(nir, "P1"), _claim(nir, "P2")]))
+    assert _count(runtime, ReimbursementClaim, ReimbursementClaim.record_id == record_id) == 2
+    with unit_of_work(runtime.sessions) as session:
+        records.request_deletion(session, Actor.patient(ins), record_id, runtime.clock.now())
+    with unit_of_work(runtime.sessions) as session:
+        records.purge_record(session, OPERATOR, record_id, runtime.clock.now())
+    assert _count(runtime, ReimbursementClaim, ReimbursementClaim.record_id == record_id) == 0
+    assert _count(runtime, ReimbursementBatch, ReimbursementBatch.record_id == record_id) == 0

@@ -308,6 +308,17 @@ def test_a_version_number_that_is_not_a_positive_integer_is_refused(value: str) 
     assert refusal(document).field == "cda.versionNumber"
 
 
+@pytest.mark.parametrize(
+    "declared", ["text/html", "image/svg+xml", "text/plain\r\nX-Injected: 1", "application/x-evil"]
+)
+def test_a_non_xml_body_of_an_unexpected_type_is_opaque_bytes(declared: str) -> None:
+    """Its declared type reaches an HTTP header when shown: only the CI-SIS types pass through."""
+    escaped = declared.replace("\r", "&#13;").replace("\n", "&#10;")
+    header = read_header(replaced(CONSULTATION_PDF, 'mediaType="application/pdf"', f'mediaType="{escaped}"'))
+    assert header.non_xml_body is not None
+    assert header.non_xml_body[0] == "application/octet-stream"
+
+
 def test_a_non_xml_body_that_is_not_base64_is_refused() -> None:
     document = replaced(CONSULTATION_PDF, 'representation="B64">', 'representation="B64">%%PDF pas du base64 ')
     assert refusal(document).field == "cda.nonXMLBody.text"

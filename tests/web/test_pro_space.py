@@ -414,6 +414,10 @@ def test_the_medecin_traitant_writes_the_vsm_with_each_problem_next_to_its_field
     assert 'id="antecedents-0-code-error"' in wrong.text and "Ce n&#39;est pas un code CIM-10" in wrong.text
     assert 'id="allergies-error"' in wrong.text and "aucune allergie connue" in wrong.text
     assert 'value="Diabète de type 2"' in wrong.text  # nothing typed is lost
+    forged = post_on(
+        web, page + "/vsm", page + "/vsm", {"antecedents-0-label": "Asthme", "antecedents-0-kind": "bogus"}
+    )
+    assert forged.status_code == 400 and 'id="antecedents-0-kind-error"' in forged.text  # not a server error
     done = post_on(
         web,
         page + "/vsm",

@@ -386,6 +386,11 @@ def _service_times(root: etree._Element) -> tuple[datetime | None, datetime | No
     return (min(starts) if starts else None), (max(stops) if stops else None)
 
 
+NON_XML_BODY_TYPES = frozenset(
+    {"application/pdf", "image/jpeg", "image/png", "image/tiff", "text/rtf", "application/rtf", "text/plain"}
+)
+
+
 def _non_xml_body(root: etree._Element) -> tuple[str, bytes] | None:
     field = "cda.nonXMLBody.text"
     text = root.find("hl7:component/hl7:nonXMLBody/hl7:text", _NS)
@@ -393,7 +398,10 @@ def _non_xml_body(root: etree._Element) -> tuple[str, bytes] | None:
         return None
     if text.find("hl7:reference", _NS) is not None and not (text.text or "").strip():
         return None  # only a reference to content elsewhere: never fetched
-    media_type = text.get("mediaType") or "text/plain"  # the HL7 ED defaults
+    # The types CI-SIS allows in a nonXMLBody; anything else is opaque bytes. The declared type
+    # ends up in an HTTP header when the body is shown: never copied through as written.
+    declared = (text.get("mediaType") or "text/plain").strip().lower()  # the HL7 ED default
+    media_type = declared if declared in NON_XML_BODY_TYPES else "application/octet-stream"
     if text.get("compression"):
         raise InvalidInput("compressed non-XML bodies are not accepted", field=field)
     representation = (text.get("representation") or "TXT").upper()

@@ -24,7 +24,7 @@ from opendmp.consent.windows import window_days_for, window_end
 from opendmp.content.models import ContentRow
 from opendmp.document.models import Document, DocumentAuthor, DocumentExam, DocumentLookup, SubmissionSet
 from opendmp.document.vault import Vault
-from opendmp.feed.models import ReimbursementBatch
+from opendmp.feed.models import ReimbursementBatch, ReimbursementClaim
 from opendmp.identity import geography
 from opendmp.identity.actor import NURSES, PHARMACIST, Actor, ActorKind
 from opendmp.identity.ins import Gender, Ins, InsSystem, StrictTraits, check_traits_against_nir, normalise_name
@@ -737,6 +737,7 @@ def erase_record_content(session: Session, record_id: uuid.UUID) -> None:
         Document,
         SubmissionSet,
         ReimbursementBatch,  # sealed claim lines (their key is shredded too)
+        ReimbursementClaim,  # the claim-id index: which claims this record had
         ContentRow,  # the patient's sealed content (expression libre, vaccinations, directives' answers)
     )
     for model in purged:

@@ -54,6 +54,7 @@ MESSAGES = [
     ("AGGIR", "Le GIR est compris entre 1 et 6."),
     ("no advance directives", "Un lieu est indiqué, mais aucune directive anticipée n'est déclarée."),
     ("at most", "Ce texte est trop long."),
+    ("unknown kind", "Type d'antécédent inconnu."),
 ]
 
 
@@ -73,10 +74,21 @@ def _optional(form: dict[str, Any], name: str) -> str | None:
     return _text(form, name) or None
 
 
+def _antecedent_kind(form: dict[str, Any], n: int) -> AntecedentKind:
+    """The posted kind, or the form's error on that field (a forged or stale value is bad input,
+    not a server error)."""
+    value = _text(form, f"antecedents-{n}-kind") or AntecedentKind.MEDICAL.value
+    try:
+        return AntecedentKind(value)
+    except ValueError:
+        known = ", ".join(k.value for k in AntecedentKind)
+        raise FormInvalid([(f"antecedents[{n}].kind", f"unknown kind: expected one of {known}")]) from None
+
+
 def _medical(form: dict[str, Any]) -> dict[str, Any]:
     antecedents = tuple(
         Antecedent(
-            AntecedentKind(_text(form, f"antecedents-{n}-kind") or AntecedentKind.MEDICAL.value),
+            _antecedent_kind(form, n),
             _text(form, f"antecedents-{n}-label"),
             _optional(form, f"antecedents-{n}-code"),
         )
