@@ -203,6 +203,16 @@ def demo(
                     start=start,
                     on_progress=lambda n: bar.update(task, completed=n),
                 )
+                # Documents over those weeks, for the dashboard's curves by source and type.
+                from opendmp.document.synthetic import seed_documents
+
+                documents_task = bar.add_task("records with documents", total=None)
+                seed_documents(
+                    runtime,
+                    seed=seed_value,
+                    until=runtime.clock.now(),
+                    on_progress=lambda n, of: bar.update(documents_task, completed=n, total=of),
+                )
         from opendmp.jobs import run_jobs
 
         run_jobs(runtime.job_context(), runtime.clock.now())
@@ -219,6 +229,9 @@ def demo(
             from opendmp.summary.demo import write_demo_vsm
 
             write_demo_vsm(runtime, sample["nir"], _professional_actor(runtime, sample["rpps"]))
+        from opendmp.document.synthetic import fill_sample_documents  # a handful, from several authors
+
+        fill_sample_documents(runtime, sample["nir"], None if sample["rpps"] == "?" else sample["rpps"])
     base = f"http://{host}:{port}"
     with _demo_provider(s, base, sample, enabled=provider) as logins, _demo_sender():
         _demo_explain(s, base, sample, logins)
