@@ -171,6 +171,9 @@ def demo(
     provider: Annotated[
         bool, typer.Option(help="start a local OpenID provider (oidc-provider-mock) for the login pages")
     ] = True,
+    documents_per_week: Annotated[
+        float, typer.Option(min=0, help="synthetic documents per record and week open (first load only)")
+    ] = 0.025,
 ) -> None:
     """Dev mode on the embedded SQLite store: migrate, load demo data (once), serve, explain."""
     import os
@@ -211,6 +214,7 @@ def demo(
                     runtime,
                     seed=seed_value,
                     until=runtime.clock.now(),
+                    per_week=documents_per_week,
                     on_progress=lambda n, of: bar.update(documents_task, completed=n, total=of),
                 )
         from opendmp.jobs import run_jobs

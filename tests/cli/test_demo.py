@@ -65,6 +65,31 @@ def test_demo_serves_the_seeded_store_on_a_fresh_directory(tmp_path: Path) -> No
         assert history["total"] == 1
         content = httpx.get(history["entry"][0]["resource"]["content"][0]["attachment"]["url"], headers=as_holder)
         assert content.status_code == 200 and content.json()["lines"] == 80
+        # The sample patient's documents from several authors, which the demo doctor (the first
+        # RPPS, as the demo prints it) reads through the API, the policy permitting.
+        demo_doctor = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script.replace("profession='10' limit 1", "profession='10' order by rpps limit 1"),
+                str(tmp_path / "store" / "opendmp.sqlite3"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[0]
+        doctor = subprocess.run(
+            [OPENDMP, "dev-token", "--rpps", demo_doctor], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        as_doctor = {"Authorization": f"Bearer {doctor}"}
+        listed = httpx.get(f"{base}/fhir/DocumentReference?patient={record}&_count=50", headers=as_doctor).json()
+        types = {e["resource"]["type"]["coding"][0]["code"] for e in listed["entry"]}
+        assert {"11502-2", "34112-3", "18748-4", "11488-4"} <= types
+        biology = next(
+            e["resource"] for e in listed["entry"] if e["resource"]["type"]["coding"][0]["code"] == "11502-2"
+        )
+        pdf = httpx.get(biology["content"][0]["attachment"]["url"], headers=as_doctor)
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
         # The sample patient's identifier and activation code, as a counter's letter gives them.
         activation = [line for line in (tmp_path / "demo.log").read_text().splitlines() if "patient activation" in line]
         assert activation and "/activation" in activation[0] and " code " in activation[0]

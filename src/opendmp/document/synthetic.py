@@ -37,9 +37,10 @@ from opendmp.stats.counters import ESTABLISHMENT_KINDS, HEALTH_CENTRE_KINDS
 LOINC = "2.16.840.1.113883.6.1"
 NATIONAL = "1.2.250.1.213.1.1.4.12"  # the DMP's own type codes (DOCPAT…, EXPPAT…)
 PDF_FORMAT = "urn:ihe:iti:xds-sd:pdf:2008"
-# About 2 documents a year per record (2023: 239 M documents for ~68 M profiles, 3.5 a year),
-# lowered so that `opendmp demo` starts within a minute (each goes through the whole service).
-DOCUMENTS_PER_WEEK = 0.04
+# About 1.3 documents a year per record (2023: 239 M documents for ~68 M profiles, 3.5 a year):
+# lowered so that `opendmp demo` starts within a minute, each document taking the whole service
+# path (~17 ms of CPU here); `opendmp demo --documents-per-week` raises it.
+DOCUMENTS_PER_WEEK = 0.025
 RECORDS_PER_TRANSACTION = 50
 
 Lines = Callable[[random.Random], list[str]]
