@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opendmp.feed import generator
+from opendmp.feed import claims, generator
 from opendmp.feed.claims import FIELDS, Line, Rejected, check, ean13_ok, nir_ok, read_csv, read_ndjson
 from opendmp.identity.ins import nir_key
 
@@ -131,3 +131,49 @@ def test_the_generator_is_deterministic_and_its_lines_are_valid() -> None:
     assert all(isinstance(i, Line) for i in items), [i for i in items if isinstance(i, Rejected)][:3]
     systems = {i.claim.system for i in items if isinstance(i, Line)}
     assert {"NGAP", "CIP", "NABM", "CCAM"} <= systems
+
+
+def _verdict(fields: dict[str, object], today: date = TODAY) -> object:
+    try:
+        return check(fields, today)
+    except ValueError as error:
+        return str(error)
+
+
+def test_a_cached_act_check_answers_as_a_fresh_one() -> None:
+    """The act (everything but claim id, NIR and day) is checked once per distinct value: an
+    accepted value never lets a look-alike through, a refusal is refused again, and the future
+    is judged against each run's day."""
+    assert _verdict(good(quantity=1))[1].quantity == 1  # type: ignore[index]
+    assert _verdict(good(quantity=True)) == "quantity: a whole number"  # equal to 1, not a quantity
+    assert _verdict(good(quantity=1.0)) == "quantity: a whole number"
+    assert _verdict(good(paid=4.32))[1].paid_cents == 432  # type: ignore[index]
+    for _ in range(2):
+        assert _verdict(good(reimbursed="9.99")) == "reimbursed: more than paid"
+    assert _verdict(good(label=["a", "list"])) == "label is not text"  # unhashable: checked uncached
+    assert _verdict(good(care_date="2026-05-20"), today=date(2026, 5, 19)) == "care_date: 2026-05-20 is in the future"
+    assert _verdict(good(care_date="2026-05-20"), today=date(2026, 5, 20))[1].care_date == "2026-05-20"  # type: ignore[index]
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "system": st.sampled_from(["CCAM", "NGAP", "NABM", "CIP", "cip", "UCD", "LPP", "GHS", "XYZ", ""]),
+            "code": st.sampled_from(["AAFA001", "G", "0552", generator.cip13(1234567), "3400912345678", "1234567"]),
+            "quantity": st.one_of(st.none(), st.integers(-1, 1000), st.booleans(), st.sampled_from(["2", " 3", "x"])),
+            "paid": st.one_of(
+                st.sampled_from(["4.32", "4,32", "4.321", "30", ""]), st.integers(0, 50), st.floats(0, 50)
+            ),
+            "reimbursed": st.sampled_from(["2.81", "0", "100.00", None]),
+            "executant_rpps": st.sampled_from([None, "", "10001234567", "1000123456"]),
+        }
+    )
+)
+def test_a_line_gets_the_same_verdict_with_warm_or_empty_caches(fields: dict[str, object]) -> None:
+    """Whatever was checked before, a line's verdict depends on the line only: the verdict with
+    the caches warm from earlier examples is the verdict with every cache emptied."""
+    line = good(**fields)
+    warm = _verdict(line)
+    for cached in (claims._checked_act, claims._checked_code, claims._checked_day, claims._cents_of_text):
+        cached.cache_clear()
+    assert _verdict(line) == warm

@@ -184,13 +184,19 @@ def _checked_nir(nir: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _checked_day(care_text: str) -> date:
+def _checked_day(care_text: str, today: date) -> str:
+    """The ISO day of a care date, or BadLine (not a day, in the future, before 2000)."""
     if not _DATE.fullmatch(care_text):
         raise BadLine("care_date: YYYY-MM-DD")
     try:
-        return date.fromisoformat(care_text)
+        care = date.fromisoformat(care_text)
     except ValueError:
         raise BadLine(f"care_date: no such day {care_text}") from None
+    if care > today:
+        raise BadLine(f"care_date: {care_text} is in the future")
+    if care < EARLIEST_CARE:
+        raise BadLine(f"care_date: {care_text} is before {EARLIEST_CARE.isoformat()}")
+    return care.isoformat()
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -207,10 +213,10 @@ def _checked_code(system: str, code: str) -> tuple[str, str]:
     return system, code
 
 
-def check_values(
-    claim_id: Any,
-    nir: Any,
-    care_date: Any,
+_Act = tuple[str, str, str, int, str | None, str | None, str | None, str | None, int, int]
+
+
+def _check_act(
     system: Any,
     code: Any,
     label: Any,
@@ -221,21 +227,9 @@ def check_values(
     executant_name: Any,
     paid: Any,
     reimbursed: Any,
-    today: date,
-) -> tuple[str, Claim]:
-    """The NIR and the checked claim of one decoded line, or BadLine naming the field. Each
-    check that depends on one value only (NIR, day, code) is cached: files repeat them."""
-    # Values decoded from JSON or CSV are mostly text: that case is inlined (1 call less per field).
-    claim_id = claim_id.strip() if type(claim_id) is str and claim_id else _text(claim_id, "claim_id")
-    if not _CLAIM_ID.fullmatch(claim_id):
-        raise BadLine("claim_id: 1 to 64 letters, digits or . _ : -")
-    checked_nir = _checked_nir(nir if type(nir) is str and nir else _text(nir, "nir"))
-    care_text = care_date if type(care_date) is str and care_date else _text(care_date, "care_date")
-    care = _checked_day(care_text)
-    if care > today:
-        raise BadLine(f"care_date: {care_text} is in the future")
-    if care < EARLIEST_CARE:
-        raise BadLine(f"care_date: {care_text} is before {EARLIEST_CARE.isoformat()}")
+) -> _Act:
+    """What was done, by whom, for how much: every field of a line but its claim id, NIR and day.
+    It depends on these values only, so identical acts are checked once (`_checked_act`)."""
     system, code = _checked_code(
         system if type(system) is str and system else _text(system, "system"),
         code if type(code) is str and code else _text(code, "code"),
@@ -273,20 +267,67 @@ def check_values(
     )
     if reimbursed_cents > paid_cents:
         raise BadLine("reimbursed: more than paid")
-    return checked_nir, Claim(
-        claim_id,
-        care.isoformat(),
-        system,
-        code,
-        label,
-        quantity,
-        prescriber,
-        executant,
-        finess,
-        name,
-        paid_cents,
-        reimbursed_cents,
-    )
+    return system, code, label, quantity, prescriber, executant, finess, name, paid_cents, reimbursed_cents
+
+
+# Files repeat acts (the same GP consultation at the same tariff, the same box at the same pharmacy):
+# one bounded cache over the whole act. typed=True: 1, 1.0 and True are different inputs here
+# (True is not a quantity), and a failed check is never cached (BadLine is raised each time).
+_checked_act = functools.lru_cache(maxsize=131_072, typed=True)(_check_act)
+
+
+def check_values(
+    claim_id: Any,
+    nir: Any,
+    care_date: Any,
+    system: Any,
+    code: Any,
+    label: Any,
+    quantity: Any,
+    prescriber_rpps: Any,
+    executant_rpps: Any,
+    executant_finess: Any,
+    executant_name: Any,
+    paid: Any,
+    reimbursed: Any,
+    today: date,
+) -> tuple[str, Claim]:
+    """The NIR and the checked claim of one decoded line, or BadLine naming the field. Only the
+    claim id is checked per line; the NIR, the day and the act are checked once per distinct
+    value (bounded caches): files repeat them."""
+    # Values decoded from JSON or CSV are mostly text: that case is inlined (1 call less per field).
+    claim_id = claim_id.strip() if type(claim_id) is str and claim_id else _text(claim_id, "claim_id")
+    if not _CLAIM_ID.fullmatch(claim_id):
+        raise BadLine("claim_id: 1 to 64 letters, digits or . _ : -")
+    checked_nir = _checked_nir(nir if type(nir) is str and nir else _text(nir, "nir"))
+    care = _checked_day(care_date if type(care_date) is str and care_date else _text(care_date, "care_date"), today)
+    try:
+        act = _checked_act(
+            system,
+            code,
+            label,
+            quantity,
+            prescriber_rpps,
+            executant_rpps,
+            executant_finess,
+            executant_name,
+            paid,
+            reimbursed,
+        )
+    except TypeError:  # a JSON list or object among the values: not hashable, checked uncached
+        act = _check_act(
+            system,
+            code,
+            label,
+            quantity,
+            prescriber_rpps,
+            executant_rpps,
+            executant_finess,
+            executant_name,
+            paid,
+            reimbursed,
+        )
+    return checked_nir, Claim(claim_id, care, *act)
 
 
 def check(fields: dict[str, Any], today: date) -> tuple[str, Claim]:

@@ -151,6 +151,58 @@ def bulk_insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> Non
             copy.write_row([row[n] for n in names])
 
 
+def insert_claim_index(
+    session: Session, run_id: uuid.UUID, owners: list[tuple[uuid.UUID | None, uuid.UUID | None, list[str]]]
+) -> None:
+    """The claim-id index rows of a chunk, given per owner: (record id, parked row id, its claim
+    ids). The one write per line, so its values are converted once per owner, not per row, and
+    the ids go in sorted order (the primary key's B-tree is filled left to right). Same stored
+    values as `bulk_insert` (tests read them back through the ORM)."""
+    count = sum(len(ids) for _, _, ids in owners)
+    if not count:
+        return
+    connection = session.connection()
+    dialect = connection.dialect.name
+    driver = connection.connection.driver_connection
+    if dialect == "sqlite" and driver is not None:
+        hexed = _sqlite_value("Uuid")
+        run = hexed(run_id)
+        values = sorted(
+            (claim_id, run, record, parked)
+            for record_id, parked_id, ids in owners
+            for record, parked in ((hexed(record_id), hexed(parked_id)),)
+            for claim_id in ids
+        )
+        driver.executemany(
+            "INSERT INTO reimbursement_claim (claim_id, run_id, record_id, parked_id) VALUES (?, ?, ?, ?)", values
+        )
+        return
+    if dialect == "postgresql" and driver is not None:
+        rows = sorted(
+            (claim_id, run_id, record_id, parked_id) for record_id, parked_id, ids in owners for claim_id in ids
+        )
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(
+                "COPY reimbursement_claim (claim_id, run_id, record_id, parked_id) FROM STDIN (FORMAT BINARY)"
+            ) as copy,
+        ):
+            copy.set_types(["varchar", "uuid", "uuid", "uuid"])
+            write = copy.write_row
+            for row in rows:
+                write(row)
+        return
+    bulk_insert(
+        session,
+        ReimbursementClaim,
+        [
+            {"claim_id": claim_id, "run_id": run_id, "record_id": record_id, "parked_id": parked_id}
+            for record_id, parked_id, ids in owners
+            for claim_id in ids
+        ],
+    )
+
+
 def touch_documents(session: Session, changes: list[dict[str, Any]]) -> None:
     """New claims arrived: each REMB document's period widens and its version moves (ETag).
     One statement for the chunk on PostgreSQL (arrays), the driver's executemany on SQLite."""

@@ -167,8 +167,8 @@ def _file(
     doc_type = codes.document_type(codes.TRE_A05_OID, repo.REIMBURSEMENT_TYPE)
     new_documents, new_authors, new_lookups, touched, batches, events = [], [], [], [], [], []
     for group in groups:
-        first = min(c.care_date for c in group.claims)
-        last = max(c.care_date for c in group.claims)
+        days = [c.care_date for c in group.claims]  # ISO days: text order is date order
+        first, last = min(days), max(days)
         row_id = new_id()
         batches.append(
             {
@@ -289,56 +289,61 @@ def store_chunk(
     parked when the NIR has no record."""
     outcome = ChunkOutcome()
     first: dict[str, Line] = {}
+    keep = first.setdefault
     for line in lines:
-        claim_id = line.claim.claim_id
-        earlier = first.get(claim_id)
-        if earlier is not None:
+        earlier = keep(line.claim.claim_id, line)
+        if earlier is not line:
+            claim_id = line.claim.claim_id
             outcome.rejected.append(
                 Rejected(line.number, f"claim_id {claim_id} repeated in this batch (line {earlier.number})", claim_id)
             )
-            continue
-        first[claim_id] = line
     known = repo.existing_claims(session, list(first))
-    fresh = []
-    for claim_id, line in first.items():
-        run = known.get(claim_id)
-        if run is None:
-            fresh.append(line)
-        elif run == run_id:
-            outcome.rejected.append(
-                Rejected(line.number, f"claim_id {claim_id} repeated in this batch (an earlier chunk)", claim_id)
-            )
-        else:
-            outcome.already_fed += 1
-    found = repo.records_by_nir(session, list({line.nir for line in fresh}))
-    groups: dict[uuid.UUID, _Group] = {}
-    parked: dict[str, list[Line]] = defaultdict(list)
-    claim_rows: list[dict[str, Any]] = []
+    if not known:  # the usual case of a new file: every line is fresh
+        fresh = list(first.values())
+    else:
+        fresh = []
+        for claim_id, line in first.items():
+            run = known.get(claim_id)
+            if run is None:
+                fresh.append(line)
+            elif run == run_id:
+                outcome.rejected.append(
+                    Rejected(line.number, f"claim_id {claim_id} repeated in this batch (an earlier chunk)", claim_id)
+                )
+            else:
+                outcome.already_fed += 1
+    # Grouped by NIR first (one dict step per line), then each NIR resolved once.
+    by_nir: dict[str, list[Claim]] = defaultdict(list)
     for line in fresh:
-        where = found.get(line.nir)
+        by_nir[line.nir].append(line.claim)
+    found = repo.records_by_nir(session, list(by_nir))
+    groups: dict[uuid.UUID, _Group] = {}
+    parked: dict[str, list[Claim]] = {}
+    owners: list[tuple[uuid.UUID | None, uuid.UUID | None, list[str]]] = []
+    for nir, nir_claims in by_nir.items():
+        where = found.get(nir)
         if where is None:
-            parked[line.nir].append(line)
+            parked[nir] = nir_claims
             continue
         record_id, status, system = where
         if status not in WRITABLE:
-            outcome.not_open += 1
+            outcome.not_open += len(nir_claims)
             continue
         group = groups.get(record_id)
         if group is None:
-            group = groups[record_id] = _Group(record_id, status, Ins(InsSystem(system), line.nir), [])
-        group.claims.append(line.claim)
-        claim_rows.append(
-            {"claim_id": line.claim.claim_id, "run_id": run_id, "record_id": record_id, "parked_id": None}
-        )
-        outcome.stored += 1
+            groups[record_id] = _Group(record_id, status, Ins(InsSystem(system), nir), nir_claims)
+        else:
+            group.claims.extend(nir_claims)
+        owners.append((record_id, None, [c.claim_id for c in nir_claims]))
+        outcome.stored += len(nir_claims)
     _attach_late_parked(session, actor, keys, groups, now)
     _file(session, actor, keys, run_id, list(groups.values()), now)
     outcome.records = len(groups)
     if parked:
         parked_rows = []
-        for nir, nir_lines in parked.items():
+        for nir, claims in parked.items():
             row_id = new_id()
-            claims = [line.claim for line in nir_lines]
+            days = [c.care_date for c in claims]
             parked_rows.append(
                 {
                     "id": row_id,
@@ -346,14 +351,12 @@ def store_chunk(
                     "received_at": now,
                     "expires_at": now + timedelta(days=PARKING_DAYS),
                     "lines": len(claims),
-                    "first_care": date.fromisoformat(min(c.care_date for c in claims)),
-                    "last_care": date.fromisoformat(max(c.care_date for c in claims)),
+                    "first_care": date.fromisoformat(min(days)),
+                    "last_care": date.fromisoformat(max(days)),
                     "sealed": seal(keys.parking, row_id, PARKING_KEY_ID, claims),
                 }
             )
-            claim_rows.extend(
-                {"claim_id": c.claim_id, "run_id": run_id, "record_id": None, "parked_id": row_id} for c in claims
-            )
+            owners.append((None, row_id, [c.claim_id for c in claims]))
             outcome.parked += len(claims)
         repo.add_rows(session, ReimbursementParked, parked_rows)
         journal.append(
@@ -364,7 +367,7 @@ def store_chunk(
             at=now,
         )
     failpoint("reimbursement.before-claim-index")  # batches sealed and flushed, index not yet
-    repo.bulk_insert(session, ReimbursementClaim, claim_rows)
+    repo.insert_claim_index(session, run_id, owners)
     session.flush()
     return outcome
 
