@@ -290,3 +290,69 @@ def test_a_purge_leaves_no_claim_of_the_record_behind(runtime: Runtime, tmp_path
         records.purge_record(session, OPERATOR, record_id, runtime.clock.now())
     assert _count(runtime, ReimbursementClaim, ReimbursementClaim.record_id == record_id) == 0
     assert _count(runtime, ReimbursementBatch, ReimbursementBatch.record_id == record_id) == 0
+
+
+@pytest.mark.parametrize("kind", ["ndjson", "csv"])
+def test_a_file_parsed_in_a_second_process_is_filed_exactly_as_in_one(
+    runtime: Runtime, tmp_path: Path, kind: str
+) -> None:
+    """The pipelined path (a parser process one chunk ahead of the filing) gives the same
+    claims, counts and rejects, in the same order, as parsing in the feeder itself."""
+    first, nir = _opened(runtime, order=1)
+    second, other_nir = _opened(runtime, order=2)
+    unknown = person(order=3)[0].value  # no record: parked
+    lines = [
+        _claim(nir, "A1"),
+        _claim(nir, "A2", day="2026-04-01"),
+        _claim(other_nir, "B1", system="XYZ"),  # refused while parsing
+        _claim(other_nir, "B2"),
+        _claim(nir, "A1"),  # repeated: refused while filing (an earlier chunk)
+        _claim(nir, "A3", paid="1.00", reimbursed="2.00"),  # refused while parsing
+        _claim(nir, "A4"),
+    ]
+    lines.append(_claim(unknown, "P1"))
+    if kind == "ndjson":
+        path = _write(tmp_path / "day.ndjson", lines)
+    else:
+        path = tmp_path / "day.csv"
+        header = [*lines[0], "quantity"]
+        path.write_text(
+            ",".join(header) + "\n" + "".join(",".join(str(line.get(h, "")) for h in header) + "\n" for line in lines),
+            encoding="utf-8",
+        )
+    one, two = io.StringIO(), io.StringIO()
+    parsed_apart = feed_files(
+        runtime.sessions,
+        runtime.vault.keys,
+        runtime.clock,
+        [path],
+        RejectsWriter(two),
+        chunk_lines=2,
+        parse_in_worker=True,
+    )
+    report = parsed_apart.outcome
+    assert (parsed_apart.lines, parsed_apart.rejected) == (8, 3)
+    assert (report.stored, report.parked, report.records) == (4, 1, 3)  # records summed over the chunks
+    offset = 1 if kind == "csv" else 0  # the CSV header is line 1
+    assert [row.split(",")[1:3] for row in two.getvalue().splitlines()[1:]] == [
+        [str(3 + offset), "B1"],
+        [str(5 + offset), "A1"],
+        [str(6 + offset), "A3"],
+    ]
+    with runtime.sessions() as session:
+        assert sorted(c.claim_id for c in feed.claims_of(session, runtime.vault.keys, first)) == ["A1", "A2", "A4"]
+        assert [c.claim_id for c in feed.claims_of(session, runtime.vault.keys, second)] == ["B2"]
+    again = feed_files(
+        runtime.sessions,
+        runtime.vault.keys,
+        runtime.clock,
+        [path],
+        RejectsWriter(one),
+        chunk_lines=2,
+        parse_in_worker=False,
+    )
+    assert (again.outcome.stored, again.outcome.already_fed) == (0, 6)  # the index was written (A1 twice)
+    assert [row.split(",")[1:3] for row in one.getvalue().splitlines()[1:]] == [
+        [str(3 + offset), "B1"],
+        [str(6 + offset), "A3"],
+    ]

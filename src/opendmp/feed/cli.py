@@ -21,6 +21,12 @@ def feed_reimbursements(
         Path | None, typer.Option("--rejects", help="write refused lines here (CSV: file, line, claim_id, reason)")
     ] = None,
     chunk: Annotated[int, typer.Option(help="lines per transaction")] = 50_000,
+    parse_in_worker: Annotated[
+        bool,
+        typer.Option(
+            "--parse-in-worker", help="parse in a second process, one chunk ahead of the filing (needs a free core)"
+        ),
+    ] = False,
 ) -> None:
     """Stream claim lines in: idempotent per claim id, bad lines into the rejects file, one
     transaction per chunk. Exits 1 when a line was rejected or a file unreadable."""
@@ -46,6 +52,7 @@ def feed_reimbursements(
                 RejectsWriter(rejects_out),
                 chunk_lines=chunk,
                 on_progress=advance,
+                parse_in_worker=parse_in_worker,
             )
             bar.update(task, completed=total)
     finally:
