@@ -95,6 +95,18 @@ def test_generate_writes_a_deterministic_file_the_feed_accepts(cli: Any, runtime
     assert "300 filed" in result.stdout
 
 
+def test_parsing_in_a_second_process_files_the_same_lines(cli: Any, runtime: Runtime, tmp_path: Path) -> None:
+    ins, traits = person(order=43)
+    open_record(runtime, Actor.insurer_feed(), ins, traits)
+    claims = tmp_path / "c.ndjson"
+    assert cli("feed", "generate", str(claims), "--lines", "250", "--seed", "3", "--from-records").exit_code == 0
+    result = cli("feed", "reimbursements", str(claims), "--chunk", "100", "--parse-in-worker")
+    assert result.exit_code == 0, result.output
+    assert "read 250 lines: 250 filed in 3 record batches" in result.stdout
+    again = cli("feed", "reimbursements", str(claims))
+    assert "250 already fed" in again.stdout and _count(runtime, ReimbursementClaim) == 250
+
+
 def test_a_crash_mid_chunk_leaves_nothing_half_written_and_feeding_again_completes(
     cli: Any, runtime: Runtime, tmp_path: Path
 ) -> None:
