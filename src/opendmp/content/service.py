@@ -69,6 +69,17 @@ def _load(session: Session, record_id: uuid.UUID, now: datetime, *, for_update: 
     return Loaded(record, patient, records_repo.load_facts(session, record, patient, now))
 
 
+def load(session: Session, record_id: uuid.UUID, now: datetime) -> Loaded:
+    """The record, its patient and policy facts, for a caller that reads several things of the
+    record in one transaction (the portal's record at a glance) and hands them to each read."""
+    return _load(session, record_id, now)
+
+
+def _reuse(session: Session, record_id: uuid.UUID, now: datetime, loaded: Loaded | None) -> Loaded:
+    # Facts loaded in this transaction already are the same facts: only the record's own count.
+    return loaded if loaded is not None and loaded.record.id == record_id else _load(session, record_id, now)
+
+
 def today(now: datetime) -> date:
     return now.astimezone(UTC).date()
 
@@ -228,9 +239,12 @@ def list_content(
     kinds: Iterable[ContentKind],
     now: datetime,
     keys: KeyStore,
+    *,
+    loaded: Loaded | None = None,
 ) -> list[ContentItem]:
-    """The record's active items of these kinds, oldest first (a search by patient)."""
-    loaded = _load(session, record_id, now)
+    """The record's active items of these kinds, oldest first (a search by patient). `loaded`:
+    the record's, when the caller loaded it in this transaction already (see `load`)."""
+    loaded = _reuse(session, record_id, now, loaded)
     wanted = list(dict.fromkeys(kinds))
     decision = None
     for kind in wanted:
@@ -353,11 +367,17 @@ class EmergencySummary:
 
 
 def emergency_summary(
-    session: Session, actor: Actor, record_id: uuid.UUID, now: datetime, keys: KeyStore
+    session: Session,
+    actor: Actor,
+    record_id: uuid.UUID,
+    now: datetime,
+    keys: KeyStore,
+    *,
+    loaded: Loaded | None = None,
 ) -> EmergencySummary:
     """What an emergency team needs at once: blood group, allergies, treatments, people to
     notify, whether advance directives exist and who the trusted person is."""
-    loaded = _load(session, record_id, now)
+    loaded = _reuse(session, record_id, now, loaded)
     decision = access.require(
         session,
         actor,
@@ -430,11 +450,17 @@ class VaccinationRecord:
 
 
 def vaccination_record(
-    session: Session, actor: Actor, record_id: uuid.UUID, now: datetime, keys: KeyStore
+    session: Session,
+    actor: Actor,
+    record_id: uuid.UUID,
+    now: datetime,
+    keys: KeyStore,
+    *,
+    loaded: Loaded | None = None,
 ) -> VaccinationRecord:
-    items = list_content(session, actor, record_id, [ContentKind.VACCINATION], now, keys)
-    patient = records_repo.get_patient(session, record_id)
-    assert patient is not None  # list_content found the record visible
+    loaded = _reuse(session, record_id, now, loaded)
+    items = list_content(session, actor, record_id, [ContentKind.VACCINATION], now, keys, loaded=loaded)
+    patient = loaded.patient
     given = [
         GivenDose(codes.vaccine(i.data.vaccine_code).groups, i.data.on)
         for i in items

@@ -408,14 +408,17 @@ def directives_submit(request: Request[Any, Any, Any], record_id: FromPath[str],
     return page.redirect(f"/documents/{document_id}")
 
 
-def glance_content(page: Page, db: Session, holder: Holder) -> dict[str, Any]:
+def glance_content(page: Page, db: Session, holder: Holder, loaded: content.Loaded | None = None) -> dict[str, Any]:
     """The emergency summary and the vaccinations due, for the record at a glance (each read
-    journaled by its service); empty when the services refuse (a delegate, for instance)."""
+    journaled by its service); empty when the services refuse (a delegate, for instance).
+    `loaded`: the record and its policy facts, loaded once for the whole page."""
     runtime = page.edge.runtime
     now = runtime.clock.now()
+    record_id = holder.record.record_id
     try:
-        summary = content.emergency_summary(db, holder.actor, holder.record.record_id, now, runtime.vault.keys)
-        record = content.vaccination_record(db, holder.actor, holder.record.record_id, now, runtime.vault.keys)
+        loaded = loaded if loaded is not None else content.load(db, record_id, now)
+        summary = content.emergency_summary(db, holder.actor, record_id, now, runtime.vault.keys, loaded=loaded)
+        record = content.vaccination_record(db, holder.actor, record_id, now, runtime.vault.keys, loaded=loaded)
     except DomainError:
         return {}
     en = page.lang == "en"

@@ -26,6 +26,7 @@ from opendmp.auth.account_models import SessionStage
 from opendmp.auth.delegations import ActingRecord
 from opendmp.consent import service as consents
 from opendmp.consent.models import Authorisation
+from opendmp.content import service as content
 from opendmp.document import codes
 from opendmp.document import service as documents
 from opendmp.document.models import AuthorKind
@@ -206,16 +207,27 @@ def _glance(request: Request[Any, Any, Any], record_text: str | None) -> Respons
                     links=[],
                 )
             return _missing(page)
+        # The record and its policy facts, loaded once for the page's three reads (documents,
+        # emergency summary, vaccinations), each still decided by the policy and journaled.
+        try:
+            loaded: content.Loaded | None = content.load(db, holder.record.record_id, now)
+        except DomainError:
+            loaded = None  # each read below then answers for itself, as it did alone
         try:
             latest, total = documents.search_documents(
-                db, actor, holder.record.record_id, documents.DocumentQuery(count=5), now
+                db,
+                actor,
+                holder.record.record_id,
+                documents.DocumentQuery(count=5),
+                now,
+                facts=loaded.facts if loaded is not None else None,
             )
             rows = _rows(page, db, latest)
         except DomainError:
             rows, total = [], 0
         from opendmp.web.content_pages import glance_content  # content_pages builds on this module
 
-        summary = glance_content(page, db, holder)
+        summary = glance_content(page, db, holder, loaded)
     return _render(
         page,
         holder,
