@@ -547,3 +547,31 @@ def test_verification_split_across_processes_finds_the_same_problems(runtime: Ru
     assert [(p.chain, p.seq) for p in expected] == [(chains[0], 2), (chains[-1], 2)]
     assert found == expected
     assert (split.entries, split.chains, split.unreported) == (alone.entries, alone.chains, 0)
+
+
+# ---------------------------------------------------------------- reading a record's journal
+
+
+def test_a_journal_page_is_newest_first_by_time_even_for_an_entry_appended_late(runtime: Runtime) -> None:
+    """The holder's journal pages go by the time of the act (then seq), not by the order of
+    appending: an entry appended last with an earlier time sits at its time. Pages bounded by
+    the first page's seq neither shift nor grow while the chain does."""
+    record_id = uuid.uuid4()
+    start = runtime.clock.now()
+    actor = Actor.system("job:test")
+    times = [start + timedelta(minutes=m) for m in (1, 2, 3, 4, 5)] + [start + timedelta(seconds=30)]
+    with unit_of_work(runtime.sessions) as session:
+        for i, at in enumerate(times):
+            journal.append(session, actor, journal.Event(f"act:{i}", "record", None), record_id=record_id, at=at)
+    with runtime.sessions() as session:
+        first, total, up_to = repo.record_entries(session, record_id, repo.EntryQuery(count=4))
+        assert [e.action for e in first] == ["act:4", "act:3", "act:2", "act:1"]
+        assert (total, up_to) == (6, 6)
+    with unit_of_work(runtime.sessions) as session:  # the chain grows after the first page
+        journal.append(session, actor, journal.Event("act:6", "record", None), record_id=record_id, at=start)
+    with runtime.sessions() as session:
+        second, total, _ = repo.record_entries(session, record_id, repo.EntryQuery(offset=4, count=4, up_to_seq=up_to))
+        assert [e.action for e in second] == ["act:0", "act:5"]
+        assert total == 6
+        oldest, _, _ = repo.record_entries(session, record_id, repo.EntryQuery(count=2, newest_first=False))
+        assert [e.action for e in oldest] == ["act:6", "act:5"]

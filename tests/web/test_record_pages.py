@@ -377,6 +377,31 @@ def test_a_wrong_rpps_is_explained_next_to_the_field_of_its_form(web: TestClient
     assert forged.status_code == 403
 
 
+def test_the_record_at_a_glance_journals_each_read_it_shows(web: TestClient[Any], runtime: Runtime) -> None:
+    """The page reads the documents, the emergency summary and the vaccinations: each read is
+    decided by the policy and journaled under the holder's name, one entry each, in the request."""
+    holder, record_id = a_holder(runtime)
+    file_document(runtime, record_id, a_doctor(runtime, record_id))
+    sign_in(web, runtime, holder)
+    with unit_of_work(runtime.sessions) as db:
+        before = db.execute(select(func.max(JournalEntry.seq)).where(JournalEntry.chain == record_id.hex)).scalar_one()
+    page = web.get(f"/dossiers/{record_id}")
+    assert page.status_code == 200
+    assert "Compte rendu de consultation" in html.unescape(page.text)
+    with unit_of_work(runtime.sessions) as db:
+        entries = db.execute(
+            select(JournalEntry)
+            .where(JournalEntry.chain == record_id.hex, JournalEntry.seq > before)
+            .order_by(JournalEntry.seq)
+        ).scalars()
+        read = [(e.action, e.actor_id, e.outcome) for e in entries]
+    assert read == [
+        ("document:search", holder.id, "success"),
+        ("content:emergency-summary", holder.id, "success"),
+        ("content:search", holder.id, "success"),
+    ]
+
+
 def test_the_journal_says_in_plain_words_who_read_which_document(web: TestClient[Any], runtime: Runtime) -> None:
     holder, record_id = a_holder(runtime)
     doctor = a_doctor(runtime, record_id)

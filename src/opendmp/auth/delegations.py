@@ -75,14 +75,21 @@ def records_of(session: Session, actor: Actor) -> list[ActingRecord]:
     found += [(record_id, "delegate") for record_id in delegated]
     result: list[ActingRecord] = []
     seen: set[uuid.UUID] = set()
+    if not found:
+        return result
+    # One query for all of them (a parent of several children: not one per record).
+    rows = {
+        row.id: row
+        for row in session.execute(
+            select(Record.id, Record.status, Patient.given_names, Patient.birth_family)
+            .join(Patient, Patient.record_id == Record.id)
+            .where(Record.id.in_(list(dict.fromkeys(record_id for record_id, _ in found))))
+        )
+    }
     for record_id, relation in found:
         if record_id in seen:
             continue
-        row = session.execute(
-            select(Record.status, Patient.given_names, Patient.birth_family)
-            .join(Patient, Patient.record_id == Record.id)
-            .where(Record.id == record_id)
-        ).first()
+        row = rows.get(record_id)
         if row is None or row.status in GONE:
             continue
         seen.add(record_id)

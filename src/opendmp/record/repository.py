@@ -68,8 +68,15 @@ def visible_record(
     field: str | None = None,
 ) -> tuple[Record, Patient]:
     """A record as the edges know it, with its patient: purged and merged records are gone."""
-    record = get_record(session, record_id, for_update=for_update)
-    patient = get_patient(session, record_id) if record is not None else None
+    if for_update:
+        record = get_record(session, record_id, for_update=True)
+        patient = get_patient(session, record_id) if record is not None else None
+    else:
+        # One query for both (every page and API read loads them to decide access).
+        row = session.execute(
+            select(Record, Patient).join(Patient, Patient.record_id == Record.id).where(Record.id == record_id)
+        ).first()
+        record, patient = (row[0], row[1]) if row is not None else (None, None)
     if record is None or patient is None or record.status in (RecordStatus.PURGED, RecordStatus.MERGED):
         raise RecordNotFound(message, field=field)
     return record, patient
