@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, String, cast, literal, null, or_, select, union_all
+from sqlalchemy import Boolean, CompoundSelect, String, bindparam, cast, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from opendmp.access.policy import Emergency, EmergencyMode, Grant, Switches
@@ -53,12 +54,15 @@ class AccessRows:
     emergencies: dict[str, Emergency]
 
 
-def access_rows(session: Session, record_id: uuid.UUID, now: datetime, *, representatives: bool = True) -> AccessRows:
-    """The record's legal representatives, delegates, current grants, blocks and running
-    emergency accesses, as one UNION ALL: five indexed reads, one round trip."""
+@functools.cache
+def _access_rows_statement(representatives: bool) -> CompoundSelect:
+    """Built once per process, run with the record id and the time as parameters: the five
+    selects cost more to build than to run (every request loads them)."""
     from opendmp.auth.account_models import Delegation  # the login module owns the table
     from opendmp.record.models import LegalRepresentative
 
+    record_id = bindparam("record_id", type_=Authorisation.record_id.type)
+    now = bindparam("now", type_=UTCDateTime())
     no_text = cast(null(), String())
     no_time = cast(null(), UTCDateTime())
     no_flag = cast(null(), Boolean())
@@ -90,12 +94,19 @@ def access_rows(session: Session, record_id: uuid.UUID, now: datetime, *, repres
                 no_flag,
             ).where(LegalRepresentative.record_id == record_id, LegalRepresentative.ended_at.is_(None))
         )
+    return union_all(*parts)
+
+
+def access_rows(session: Session, record_id: uuid.UUID, now: datetime, *, representatives: bool = True) -> AccessRows:
+    """The record's legal representatives, delegates, current grants, blocks and running
+    emergency accesses, as one UNION ALL: five indexed reads, one round trip."""
+    found = session.execute(_access_rows_statement(representatives), {"record_id": record_id, "now": now})
     reps: set[Ins] = set()
     delegates: set[Ins] = set()
     grants: dict[str, Grant] = {}
     blocked: set[str] = set()
     emergencies: dict[str, Emergency] = {}
-    for kind, first, second, at, flag in session.execute(union_all(*parts)):
+    for kind, first, second, at, flag in found:
         if kind == "grant":
             _merge_grant(grants, first, at, bool(flag))
         elif kind == "block":
