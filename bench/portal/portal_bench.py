@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchlib import machine, machine_line, now_iso
 from litestar.testing import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from opendmp import migrate
 from opendmp.app import create_app
@@ -67,9 +67,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+STATEMENTS = [0]  # SQL statements sent, counted by an engine event
+
+
 def timed(call: Callable[[], Any], n: int) -> dict[str, float]:
     for _ in range(WARM_UP):
         call()
+    STATEMENTS[0] = 0
+    call()  # one more, counting its SQL statements (BEGIN included): a deterministic figure
+    statements = STATEMENTS[0]
     times, cpu = [], []
     for _ in range(n):
         began, began_cpu = time.perf_counter(), time.process_time()
@@ -85,6 +91,7 @@ def timed(call: Callable[[], Any], n: int) -> dict[str, float]:
         # costs, whatever else the shared machine runs meanwhile.
         "cpu_p50": round(statistics.median(cpu), 2),
         "cpu_p99": round(percentile(cpu, 0.99), 2),
+        "statements": statements,
     }
 
 
@@ -207,6 +214,11 @@ def main() -> None:
     )
 
     results: dict[str, dict[str, float]] = {}
+
+    @event.listens_for(runtime.engine, "before_cursor_execute")
+    def _count(*_: Any) -> None:
+        STATEMENTS[0] += 1
+
     with TestClient(app=create_app(runtime=runtime), base_url="http://testserver.local") as web:
         n = args.requests
 
@@ -239,13 +251,13 @@ def main() -> None:
 
     runtime.close()
     width = max(len(k) for k in results)
-    head = f"{'page':<{width}}  {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}  {'cpu p50':>7} {'cpu p99':>7}"
+    head = f"{'page':<{width}}  {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}  {'cpu p50':>7} {'cpu p99':>7} {'SQL':>4}"
     print(f"\n{head}  (ms, {args.requests} requests)")
     for name, r in results.items():
         flag = "" if r["p99"] <= 50 else "  > 50 ms p99"
         print(
             f"{name:<{width}}  {r['p50']:>7} {r['p95']:>7} {r['p99']:>7} {r['max']:>7}  "
-            f"{r['cpu_p50']:>7} {r['cpu_p99']:>7}{flag}"
+            f"{r['cpu_p50']:>7} {r['cpu_p99']:>7} {r['statements']:>4}{flag}"
         )
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:

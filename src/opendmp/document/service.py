@@ -679,13 +679,17 @@ def earlier_exams(session: Session, actor: Actor, document: Document, now: datet
     """For a document being read: the same exams done within their window before it, among the
     documents the actor may read (the viewer's "recent same-type exam" warning). Journaled like
     an exam query."""
+    windowed = [
+        (row, window)
+        for row in exams.exams_of(session, document.id)  # the few coded exams of one document
+        if (window := exams.exam_windows().get((row.code_system, row.code))) is not None
+    ]
+    if not windowed:
+        return []  # most documents: nothing to compare, no policy facts to load
     _, facts = _record_and_facts(session, document.record_id, now)
     readable = readable_by(actor, facts, now)
     found: list[exams.EarlierExam] = []
-    for row in exams.exams_of(session, document.id):  # the few windowed codes of one document
-        window = exams.exam_windows().get((row.code_system, row.code))
-        if window is None:
-            continue
+    for row, window in windowed:
         previous = exams.latest_exam(
             session,
             document.record_id,
