@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, CompoundSelect, String, bindparam, cast, literal, null, or_, select, union_all
+from sqlalchemy import Boolean, Executable, String, bindparam, cast, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from opendmp.access.policy import Emergency, EmergencyMode, Grant, Switches
@@ -55,7 +55,7 @@ class AccessRows:
 
 
 @functools.cache
-def _access_rows_statement(representatives: bool) -> CompoundSelect:
+def _access_rows_statement(representatives: bool) -> Executable:
     """Built once per process, run with the record id and the time as parameters: the five
     selects cost more to build than to run (every request loads them)."""
     from opendmp.auth.account_models import Delegation  # the login module owns the table
