@@ -505,4 +505,4 @@ def test_a_refusal_in_the_middle_of_a_bundle_keeps_nothing_of_it_but_the_trace(
             session, Actor.patient(record[0]), record_id, documents.DocumentQuery(), runtime.clock.now()
         )
     assert [d.document.id for d in listed] == [theirs] and total == 1  # the bundle's first document is gone
-    assert ("document:update", "denied", DOCTOR.id) in journal_actions(runtime, record_id)
+    assert ("document:replace", "denied", DOCTOR.id) in journal_actions(runtime, record_id)

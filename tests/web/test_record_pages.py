@@ -417,7 +417,7 @@ def test_the_journal_says_in_plain_words_who_read_which_document(web: TestClient
     assert re.search(r"<time>\d\d/\d\d/\d{4} à \d\d:\d\d</time>", page.text)
 
 
-def test_the_journal_does_not_name_a_document_hidden_from_the_holder(web: TestClient[Any], runtime: Runtime) -> None:
+def test_the_journal_shows_nothing_of_a_document_hidden_from_the_holder(web: TestClient[Any], runtime: Runtime) -> None:
     holder, record_id = a_holder(runtime)
     doctor = a_doctor(runtime, record_id)
     item = parse_document_reference(
@@ -441,8 +441,12 @@ def test_the_journal_does_not_name_a_document_hidden_from_the_holder(web: TestCl
         documents.submit_document(db, doctor, item, PDF, runtime.clock.now(), runtime.vault, max_size=10_000_000)
     sign_in(web, runtime, holder)
     page = web.get(f"/dossiers/{record_id}/journal")
-    assert item.visibility  # the label was understood: the document stays unnamed in the journal
-    assert "Compte rendu de consultation" not in page.text and "un document" in page.text
+    assert item.visibility  # the label was understood: until it is released, the journal is silent on it
+    assert "Compte rendu de consultation" not in page.text and "un document" not in page.text
+    runtime.clock.advance(timedelta(days=31))  # released after a month at most: now it shows
+    sign_in(web, runtime, holder)
+    page = web.get(f"/dossiers/{record_id}/journal")
+    assert "Compte rendu de consultation" in page.text or "un document" in page.text
 
 
 # ---------------------------------------------------------------- searching, and URLs
