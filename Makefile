@@ -33,8 +33,10 @@ node-clients:
 		echo "!!! npm not found: the fhir-kit-client tests will be SKIPPED"; \
 	fi
 
+# Three workers, one test file each at a time (module-scoped live servers stay shared): the suite
+# waits on fsync and on browsers more than on the CPU. The 25 slowest tests are listed at the end.
 test: lint typecheck node-clients
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3 --dist loadfile --durations=25
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -53,7 +53,15 @@ def grant_application_role(admin_engine: Engine, database_url: str) -> None:
         quoted = conn.dialect.identifier_preparer.quote(role)
         exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
         if not exists:
-            conn.execute(text(f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"))
+            # Roles are the server's, not the database's: two migrations of two databases at once
+            # (parallel test workers, two services) may both find it missing; the second one wins too.
+            conn.execute(
+                text(
+                    "DO $$ BEGIN "
+                    f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; "
+                    "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+                )
+            )
         if url.password:
             password = str(url.password).replace("'", "''")
             conn.execute(text(f"ALTER ROLE {quoted} PASSWORD '{password}'"))
