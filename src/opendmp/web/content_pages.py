@@ -36,7 +36,7 @@ from opendmp.kit.ids import parse_id
 from opendmp.kit.threads import threaded
 from opendmp.web.patient_pages import MAX_FORM_BYTES, Form, Page, edge_of
 from opendmp.web.record_pages import Holder, _error_message, _missing, _render
-from opendmp.web.settings_pages import _get_holder, _posted_holder
+from opendmp.web.settings_pages import _get_holder, _posted_holder, holder_page
 
 EMERGENCY_KINDS = (
     ContentKind.BLOOD_GROUP,
@@ -163,15 +163,7 @@ def _emergency(
 @get("/dossiers/{record_id:str}/urgence", include_in_schema=False)
 @threaded
 def emergency_page(request: Request[Any, Any, Any], record_id: FromPath[str]) -> Response[str]:
-    page = Page(edge_of(request), request)
-    holder = _get_holder(page, record_id)
-    if isinstance(holder, Response):
-        return holder
-    try:
-        with unit_of_work(page.edge.runtime.sessions) as db:
-            return _emergency(page, holder, db)
-    except DomainError:
-        return _missing(page)
+    return holder_page(request, record_id, _emergency)
 
 
 @post(
@@ -261,15 +253,7 @@ def _vaccinations(
 @get("/dossiers/{record_id:str}/vaccinations", include_in_schema=False)
 @threaded
 def vaccinations_page(request: Request[Any, Any, Any], record_id: FromPath[str]) -> Response[str]:
-    page = Page(edge_of(request), request)
-    holder = _get_holder(page, record_id)
-    if isinstance(holder, Response):
-        return holder
-    try:
-        with unit_of_work(page.edge.runtime.sessions) as db:
-            return _vaccinations(page, holder, db)
-    except DomainError:
-        return _missing(page)
+    return holder_page(request, record_id, _vaccinations)
 
 
 @post(

@@ -23,7 +23,7 @@ from opendmp.kit.db import unit_of_work
 from opendmp.kit.errors import AccessDenied, HiddenFromActor
 from opendmp.kit.threads import threaded
 from opendmp.stats.dashboard import FiguresCache, cached_figures, csv_tables, format_fr
-from opendmp.web.patient_pages import Page, _current, address_of, edge_of
+from opendmp.web.patient_pages import Page, _current, address_of, edge_of, per_runtime
 from opendmp.web.pro_pages import HOME, LOGOUT, OPERATOR_LINKS
 
 PATH = "/exploitation/tableau-de-bord"
@@ -102,11 +102,7 @@ TEXTS = {
 
 
 def _cache_of(runtime: Any) -> FiguresCache:
-    cache: FiguresCache | None = getattr(runtime, "_dashboard_cache", None)
-    if cache is None:
-        cache = FiguresCache(runtime.settings.stats_cache_seconds)
-        runtime._dashboard_cache = cache
-    return cache
+    return per_runtime(runtime, "_dashboard_cache", lambda r: FiguresCache(r.settings.stats_cache_seconds))
 
 
 def _figures(request: Request[Any, Any, Any]) -> tuple[Page, Actor, dict[str, Any]] | Response[Any]:

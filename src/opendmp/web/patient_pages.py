@@ -16,7 +16,7 @@ import hmac
 import uuid
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -76,13 +76,21 @@ class Edge:
         return Cookie(key=name, value="", path="/", httponly=True, secure=self.secure, samesite="lax", max_age=0)
 
 
+T = TypeVar("T")
+
+
+def per_runtime(runtime: Runtime, name: str, make: Callable[[Runtime], T]) -> T:
+    """An object the pages build once per runtime (its secrets, providers, caches) and keep on it:
+    tests that build their own runtime get their own."""
+    made: T | None = getattr(runtime, name, None)
+    if made is None:
+        made = make(runtime)
+        setattr(runtime, name, made)
+    return made
+
+
 def edge_of(request: Request[Any, Any, Any]) -> Edge:
-    runtime: Runtime = request.app.state.runtime
-    edge: Edge | None = getattr(runtime, "_patient_edge", None)
-    if edge is None:
-        edge = Edge(runtime)
-        runtime._patient_edge = edge  # type: ignore[attr-defined]
-    return edge
+    return per_runtime(request.app.state.runtime, "_patient_edge", Edge)
 
 
 def address_of(request: Request[Any, Any, Any]) -> str | None:

@@ -54,6 +54,7 @@ from opendmp.web.patient_pages import (
     _text,
     address_of,
     edge_of,
+    per_runtime,
 )
 
 HOME = {
@@ -97,12 +98,7 @@ class OidcEdge:
 
 
 def oidc_edge_of(request: Request[Any, Any, Any]) -> OidcEdge:
-    runtime: Runtime = request.app.state.runtime
-    edge: OidcEdge | None = getattr(runtime, "_oidc_edge", None)
-    if edge is None:
-        edge = OidcEdge(runtime)
-        runtime._oidc_edge = edge  # type: ignore[attr-defined]
-    return edge
+    return per_runtime(request.app.state.runtime, "_oidc_edge", OidcEdge)
 
 
 def _browser(edge: Edge, request: Request[Any, Any, Any]) -> str:

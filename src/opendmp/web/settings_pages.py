@@ -12,7 +12,7 @@ import io
 import json
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC
 from typing import Any
 
@@ -70,6 +70,22 @@ def _get_holder(page: Page, record_text: str) -> Holder | Response[str]:
     return _missing(page) if holder is None else holder
 
 
+def holder_page(
+    request: Request[Any, Any, Any], record_text: str, render: Callable[[Page, Holder, Session], Response[str]]
+) -> Response[str]:
+    """A page of one of the login's records, rendered in one transaction; a record that is not
+    theirs (or no longer readable) answers as a missing one."""
+    page = Page(edge_of(request), request)
+    holder = _get_holder(page, record_text)
+    if isinstance(holder, Response):
+        return holder
+    try:
+        with unit_of_work(page.edge.runtime.sessions) as db:
+            return render(page, holder, db)
+    except DomainError:
+        return _missing(page)
+
+
 # ---------------------------------------------------------------- preferences
 
 
@@ -123,15 +139,7 @@ def _preferences(
 @get("/dossiers/{record_id:str}/preferences", include_in_schema=False)
 @threaded
 def preferences_page(request: Request[Any, Any, Any], record_id: FromPath[str]) -> Response[str]:
-    page = Page(edge_of(request), request)
-    holder = _get_holder(page, record_id)
-    if isinstance(holder, Response):
-        return holder
-    try:
-        with unit_of_work(page.edge.runtime.sessions) as db:
-            return _preferences(page, holder, db)
-    except DomainError:
-        return _missing(page)
+    return holder_page(request, record_id, _preferences)
 
 
 @post(
@@ -341,15 +349,7 @@ def _closing(
 @get("/dossiers/{record_id:str}/fermeture", include_in_schema=False)
 @threaded
 def closing_page(request: Request[Any, Any, Any], record_id: FromPath[str]) -> Response[str]:
-    page = Page(edge_of(request), request)
-    holder = _get_holder(page, record_id)
-    if isinstance(holder, Response):
-        return holder
-    try:
-        with unit_of_work(page.edge.runtime.sessions) as db:
-            return _closing(page, holder, db)
-    except DomainError:
-        return _missing(page)
+    return holder_page(request, record_id, _closing)
 
 
 @post(
